@@ -1,0 +1,195 @@
+"""The judge conversation: versioned templates for the ``unified``, ``prm`` and ``orm`` modes.
+
+``unified`` is one multi-turn conversation per candidate: the first user turn carries the dialogue and
+step 1, each later turn one more step, the last turn the reference and the candidate's reply. Every
+turn extends the previous one, so an engine with prefix caching computes the dialogue once. ``prm``
+asks about the steps only, ``orm`` about the reply only.
+
+Each turn is a :class:`JudgeTurn`: what the judge is asked and what kind of answer is expected, so any
+backend (a generative model, the CPU classifier, the fake) answers the same questions and every answer
+goes through the same parsers in :mod:`services.judgments`.
+
+>>> from services.candidate_parser import parse_candidate
+>>> from services.esc_schema import SCHEMAS
+>>> s = SCHEMAS["compeer"]
+>>> task = build_task(s, "unified", [Turn("seeker", "I lost my job.")], parse_candidate(s.example, s), "Oh no.")
+>>> [t.kind for t in task.turns]
+['step', 'step', 'step', 'preference']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from services.candidate_parser import ParsedCandidate, ParsedStep
+from services.esc_schema import Schema, StepSpec
+from services.judgments import PREFERENCE_OPTIONS, PREFERENCE_TEXT
+
+TEMPLATE_VERSION = "unifireward-esc-v1"
+Mode = Literal["unified", "prm", "orm"]
+Role = Literal["seeker", "supporter"]
+TurnKind = Literal["step", "preference"]
+
+#: Regular expressions a judgment must match when structured outputs are on: a one-line rationale,
+#: then the verdict line. Both parse with :mod:`services.judgments`.
+STEP_JUDGMENT_REGEX = r"[^\n]{1,600}\nVerdict: (True|False)"
+PREFERENCE_JUDGMENT_REGEX = r"[^\n]{1,600}\nPreference: [ABCD]"
+
+SYSTEM_PROMPT = (
+    "You are UnifiReward, a careful judge of emotional support conversations. A supporter wrote "
+    "reasoning steps about a help-seeker and then a reply. Check each step against the dialogue, then "
+    "compare the reply with a reference reply in light of the steps you checked. Answer each question "
+    "with a one-sentence rationale, then the verdict line exactly as asked."
+)
+_STEP_QUESTION = (
+    'Is this step correct for this dialogue? Give a one-sentence rationale, then end with '
+    '"Verdict: True" or "Verdict: False".'
+)
+_PREFERENCE_QUESTION = (
+    "Which reply is better for the seeker at this point of the dialogue?\n"
+    + "\n".join(f"({letter}) {PREFERENCE_TEXT[option]}" for letter, option in PREFERENCE_OPTIONS.items())
+    + '\nGive a one-sentence rationale, then end with "Preference: " and the letter.'
+)
+_ROLE_NAMES = {"seeker": "Seeker", "supporter": "Supporter"}
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of the dialogue being judged."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class JudgeTurn:
+    """One question to the judge.
+
+    Attributes:
+        kind: ``step`` (verdict expected) or ``preference`` (one of four options expected).
+        prompt: the user message of this turn, rendered with the template.
+        step: the step judged (None for the preference turn).
+    """
+
+    kind: TurnKind
+    prompt: str
+    step: str | None = None
+
+
+@dataclass(frozen=True)
+class JudgeTask:
+    """Everything a backend needs to judge one candidate.
+
+    Generative backends send ``system`` and the ``turns`` as one conversation, each answer appended
+    before the next turn. Backends that read structure (the CPU classifier) use the other fields.
+    Steps the candidate did not write are not asked about; :mod:`services.rewards` counts them wrong.
+    """
+
+    schema: Schema
+    mode: Mode
+    history: tuple[Turn, ...]
+    candidate: ParsedCandidate
+    reference: str | None
+    turns: tuple[JudgeTurn, ...]
+    system: str = SYSTEM_PROMPT
+    template_version: str = TEMPLATE_VERSION
+    asked_steps: tuple[str, ...] = field(default=())
+
+
+def render_dialogue(history: list[Turn] | tuple[Turn, ...]) -> str:
+    """The dialogue as the judge reads it, one ``Seeker:``/``Supporter:`` line per message."""
+    if not history:
+        return "(the dialogue has not started)"
+    return "\n".join(f"{_ROLE_NAMES[t.role]}: {t.content.strip()}" for t in history)
+
+
+def render_step(spec: StepSpec, step: ParsedStep) -> str:
+    """A step as the judge reads it: fields first, then the free text."""
+    lines = [f"{name.capitalize()}: {value}" for name, value in step.fields.items()]
+    lines += [f"{name.capitalize()}: {raw} (not an allowed value)" for name, raw in step.invalid.items()]
+    if step.text:
+        lines.append(step.text)
+    return "\n".join(lines) or "(empty)"
+
+
+def _step_prompt(schema: Schema, spec: StepSpec, step: ParsedStep, first: bool, dialogue: str) -> str:
+    index = [s.name for s in schema.steps].index(spec.name) + 1
+    head = f"Dialogue so far:\n{dialogue}\n\n" if first else ""
+    return (
+        f"{head}Reasoning step {index} of {len(schema.steps)}: {spec.title}. {spec.description}\n"
+        f"{render_step(spec, step)}\n\n{_STEP_QUESTION}"
+    )
+
+
+def _preference_prompt(response: str | None, reference: str, first: bool, dialogue: str) -> str:
+    head = f"Dialogue so far:\n{dialogue}\n\n" if first else ""
+    reply = response.strip() if response else "(the supporter wrote no reply)"
+    return (
+        f"{head}Now the supporter's next message. First reply (reference): {reference.strip()}\n"
+        f"Second reply (candidate): {reply}\n\n{_PREFERENCE_QUESTION}"
+    )
+
+
+def build_task(
+    schema: Schema,
+    mode: Mode,
+    history: list[Turn] | tuple[Turn, ...],
+    candidate: ParsedCandidate,
+    reference: str | None,
+) -> JudgeTask:
+    """Build the judge conversation for one candidate.
+
+    Args:
+        schema: the reasoning schema the candidate follows.
+        mode: ``unified`` (steps then reply), ``prm`` (steps) or ``orm`` (reply).
+        history: the dialogue before the candidate's reply.
+        candidate: the parsed candidate.
+        reference: the reference reply; required by ``unified`` and ``orm``.
+
+    Returns:
+        The task with one :class:`JudgeTurn` per written step (not in ``orm``) and a final preference
+        turn (not in ``prm``).
+
+    Raises:
+        ValueError: ``reference`` is missing in a mode that compares replies.
+    """
+    dialogue = render_dialogue(history)
+    turns: list[JudgeTurn] = []
+    if mode in ("unified", "prm"):
+        for spec in schema.steps:
+            step = candidate.steps.get(spec.name)
+            if step is None:
+                continue
+            turns.append(JudgeTurn("step", _step_prompt(schema, spec, step, not turns, dialogue), spec.name))
+    if mode in ("unified", "orm"):
+        if reference is None:
+            raise ValueError(f"mode {mode!r} compares the reply with a reference; none was given")
+        turns.append(JudgeTurn("preference", _preference_prompt(candidate.response, reference, not turns, dialogue)))
+    return JudgeTask(
+        schema=schema,
+        mode=mode,
+        history=tuple(history),
+        candidate=candidate,
+        reference=reference,
+        turns=tuple(turns),
+        asked_steps=tuple(t.step for t in turns if t.step is not None),
+    )
+
+
+def judge_messages(task: JudgeTask, answers: list[str]) -> list[dict[str, str]]:
+    """The chat messages for the next turn, given the answers so far (OpenAI chat format).
+
+    Args:
+        task: the judge task.
+        answers: the judge's answers to the first ``len(answers)`` turns.
+
+    Returns:
+        ``system``, then alternating ``user``/``assistant`` messages ending with the next user turn.
+    """
+    messages = [{"role": "system", "content": task.system}]
+    for turn, answer in zip(task.turns, answers, strict=False):
+        messages += [{"role": "user", "content": turn.prompt}, {"role": "assistant", "content": answer}]
+    if len(answers) < len(task.turns):
+        messages.append({"role": "user", "content": task.turns[len(answers)].prompt})
+    return messages
