@@ -1,0 +1,1 @@
+"""UnifiReward: the reward service for emotional support conversation models."""

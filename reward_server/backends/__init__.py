@@ -1,0 +1,1 @@
+"""Judge backends behind the :class:`~reward_server.backends.base.JudgeBackend` protocol."""

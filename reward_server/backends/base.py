@@ -1,0 +1,69 @@
+"""The judge backend protocol.
+
+A backend answers the turns of :class:`~services.judge_protocol.JudgeTask` objects with judgment text.
+It is created by the app's lifespan, ``start``-ed (loaded and warmed), called with batches of tasks
+gathered by the micro-batcher, and ``close``-d on shutdown. Generative backends answer the turns of a
+task as one conversation; other backends may answer them in any way, as long as each answer is the
+kind of text a generative judge writes (a short rationale, then the verdict line), because every
+answer goes through the same parsers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from services.judge_protocol import JudgeTask
+
+
+class BackendError(RuntimeError):
+    """The backend failed on a batch; the service answers those items with ``backend_error``."""
+
+
+@dataclass
+class JudgeReply:
+    """A backend's answers to one task.
+
+    Attributes:
+        answers: one judgment text per turn of the task, in order.
+        prompt_tokens: tokens read, when the backend counts them.
+        completion_tokens: tokens written, when the backend counts them.
+        error: set when this task failed alone (the other tasks of the batch stand).
+    """
+
+    answers: list[str]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str | None = None
+
+
+@runtime_checkable
+class JudgeBackend(Protocol):
+    """What the reward service needs from a judge."""
+
+    #: Backend kind (``classifier``, ``fake``, ``vllm``, ``openai``).
+    name: str
+    #: Model id reported by ``/v1/models`` and in every judge response.
+    model: str
+    #: Tasks per call the backend handles well; the micro-batcher closes batches at this size.
+    max_batch_size: int
+
+    async def start(self) -> None:
+        """Load and warm up; after it returns the service is ready."""
+
+    async def close(self) -> None:
+        """Release the model and any connections."""
+
+    async def judge(self, tasks: Sequence[JudgeTask]) -> list[JudgeReply]:
+        """Answer every turn of every task.
+
+        Args:
+            tasks: the batch, in order.
+
+        Returns:
+            One reply per task, in the same order.
+
+        Raises:
+            BackendError: the whole batch failed.
+        """
