@@ -1,1 +1,22 @@
 """Judge backends behind the :class:`~reward_server.backends.base.JudgeBackend` protocol."""
+
+from __future__ import annotations
+
+from reward_server.backends.base import JudgeBackend
+from reward_server.settings import RewardSettings
+
+
+def make_backend(settings: RewardSettings) -> JudgeBackend:
+    """Build (not load) the backend the settings name; heavy imports happen here, lazily."""
+    if settings.backend == "fake":
+        from reward_server.backends.fake import FakeJudge
+
+        return FakeJudge(max_batch_size=settings.max_batch_size)
+    from reward_server.backends.classifier import ClassifierJudge
+
+    return ClassifierJudge(
+        artifact=settings.artifact_path(),
+        encoder=settings.encoder,
+        device=settings.device,
+        max_batch_size=settings.max_batch_size,
+    )

@@ -1,0 +1,56 @@
+# UnifiReward as a service. `make run` serves the reward service on the CPU judge; `make test` checks everything.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+ESCONV ?= ../shared/data/esconv
+export REWARD_HOST ?= 127.0.0.1
+export REWARD_PORT ?= 8000
+
+.PHONY: run test lint format install install-dev train-judge eval-judge openapi clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# torch is pinned to the CPU build (2.13.0) first, so nothing pulls a CUDA build.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	@echo "Reward service on http://$(REWARD_HOST):$(REWARD_PORT) (backend: $${REWARD_BACKEND:-classifier})."
+	@echo "Try:  curl -s http://$(REWARD_HOST):$(REWARD_PORT)/v1/schemas"
+	@echo "      curl -s http://$(REWARD_HOST):$(REWARD_PORT)/v1/judge -H 'content-type: application/json' -d @docs/examples/judge-request.json"
+	HF_HUB_OFFLINE=1 $(PY) -m reward_server
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
+	HF_HUB_OFFLINE=1 $(PY) -m pytest
+
+# Rebuild the CPU judge's artifact from ESConv (train on train, tune on valid).
+train-judge: install
+	HF_HUB_OFFLINE=1 $(VENV)/bin/unifireward train-judge --data-dir $(ESCONV) --out reward_server/artifacts
+
+openapi: install
+	$(PY) -m reward_server.openapi > docs/openapi-reward.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

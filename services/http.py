@@ -1,0 +1,176 @@
+"""Service plumbing shared by the reward service and the embedder.
+
+- The one error envelope for every error (vLLM's ``ErrorResponse`` shape), for our typed errors,
+  validation errors, malformed JSON, unknown routes and anything unexpected (sanitised: no traces).
+- ``X-Request-Id``: taken from the request or made, put in a context variable that every log record
+  carries, and echoed on the response.
+- A body size limit answered with 413 before the body is read.
+- Bearer API keys (none configured: open).
+- Prometheus metrics on a registry of the app's own.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import BaseModel, SecretStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.errors import AuthenticationError, RequestTooLargeError, ServiceError
+
+logger = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-Id"
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
+
+
+class ErrorBody(BaseModel):
+    """The inside of the error envelope."""
+
+    message: str
+    type: str
+    code: str
+    param: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer: ``{"error": {"message", "type", "code", "param"}}``."""
+
+    error: ErrorBody
+
+
+def error_response(status: int, message: str, type_: str, code: str, param: str | None = None) -> JSONResponse:
+    """Build the envelope response."""
+    body = ErrorResponse(error=ErrorBody(message=message, type=type_, code=code, param=param))
+    return JSONResponse(body.model_dump(), status_code=status, headers={REQUEST_ID_HEADER: request_id_var.get()})
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` to every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+def configure_logging(level: str) -> None:
+    """Log lines with the request id, once per process."""
+    root = logging.getLogger()
+    if not any(isinstance(f, RequestIdFilter) for h in root.handlers for f in h.filters):
+        handler = logging.StreamHandler()
+        handler.addFilter(RequestIdFilter())
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
+
+async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {"msg": "invalid request", "loc": (), "type": "invalid"}
+    if first.get("type") == "json_invalid":
+        return error_response(400, f"the body is not valid JSON: {first.get('msg')}", "invalid_request_error", "invalid_json")
+    param = _loc_to_param(tuple(first.get("loc", ())))
+    message = f"{param}: {first['msg']}" if param else str(first["msg"])
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+    return error_response(422, message, "invalid_request_error", str(first.get("type", "invalid_value")), param)
+
+
+async def _service_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    if exc.status >= 500:
+        logger.warning("%s: %s", type(exc).__name__, exc.message)
+    return error_response(exc.status, exc.message, exc.type, exc.code, exc.param)
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    kinds = {404: "not_found", 405: "method_not_allowed"}
+    return error_response(exc.status_code, str(exc.detail), "invalid_request_error", kinds.get(exc.status_code, "http_error"))
+
+
+async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s", request.url.path)
+    return error_response(500, "internal server error", "server_error", "internal_error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error with the envelope."""
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(ServiceError, _service_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    app.add_exception_handler(Exception, _unexpected_handler)
+
+
+class HttpMetrics:
+    """Request counters and latencies on the app's own registry."""
+
+    def __init__(self, namespace: str) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests", "HTTP requests answered", ["route", "status"], namespace=namespace, registry=self.registry
+        )
+        self.latency = Histogram(
+            "http_request_seconds", "HTTP request latency", ["route"], namespace=namespace, registry=self.registry
+        )
+
+    def render(self) -> Response:
+        """The ``/metrics`` answer."""
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def install_middleware(
+    app: FastAPI, *, metrics: HttpMetrics, max_body_bytes: int, api_keys: list[SecretStr] | None = None
+) -> None:
+    """Request ids, body limit, API keys and request metrics, outermost first."""
+    keys = [k.get_secret_value() for k in api_keys or []]
+
+    @app.middleware("http")
+    async def _plumbing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        rid = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        token = request_id_var.set(rid[:128])
+        start = time.perf_counter()
+        route = request.url.path
+        try:
+            response = _check_request(request, max_body_bytes, keys)
+            if response is None:
+                response = await call_next(request)
+            response.headers[REQUEST_ID_HEADER] = request_id_var.get()
+            matched = request.scope.get("route")
+            route = getattr(matched, "path", "unmatched")
+            metrics.requests.labels(route, str(response.status_code)).inc()
+            metrics.latency.labels(route).observe(time.perf_counter() - start)
+            return response
+        finally:
+            request_id_var.reset(token)
+
+
+def _check_request(request: Request, max_body_bytes: int, keys: list[str]) -> Response | None:
+    """The body-size and API-key checks, as an envelope response when one fails."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > max_body_bytes:
+        err: ServiceError = RequestTooLargeError(f"the body has {length} bytes; the limit is {max_body_bytes}")
+        return error_response(err.status, err.message, err.type, err.code)
+    if keys and request.url.path not in OPEN_PATHS:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not any(secrets.compare_digest(given.strip(), k) for k in keys):
+            err = AuthenticationError("a valid 'Authorization: Bearer <key>' header is required")
+            return error_response(err.status, err.message, err.type, err.code)
+    return None
