@@ -13,7 +13,9 @@ def main() -> None:
     """Run the service until interrupted."""
     settings = RewardSettings()
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level, log_config=None)
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level, log_config=None
+    )
 
 
 if __name__ == "__main__":

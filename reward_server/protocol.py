@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,7 +41,7 @@ class JudgeItem(_Strict):
     )
 
 
-_EXAMPLE_ITEM = {
+_EXAMPLE_ITEM: dict[str, Any] = {
     "id": "dialogue-7/round-3",
     "history": [
         {"role": "seeker", "content": "I'm feeling anxious that I am going to lose my job."},

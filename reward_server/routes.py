@@ -98,7 +98,9 @@ async def schemas() -> SchemaList:
                         name=st.name,
                         title=st.title,
                         description=st.description,
-                        fields=[FieldOut(name=f.name, values=list(f.values), description=f.description) for f in st.fields],
+                        fields=[
+                            FieldOut(name=f.name, values=list(f.values), description=f.description) for f in st.fields
+                        ],
                     )
                     for st in s.steps
                 ],

@@ -42,10 +42,15 @@ class JudgeMetrics:
             "judge_reward", "Rewards given", namespace=ns, registry=registry, buckets=tuple(range(-6, 7))
         )
         self.batch_size = Histogram(
-            "judge_batch_size", "Tasks per backend call", namespace=ns, registry=registry,
+            "judge_batch_size",
+            "Tasks per backend call",
+            namespace=ns,
+            registry=registry,
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
         )
-        self.queue_wait = Histogram("judge_queue_wait_seconds", "Time in the batch queue", namespace=ns, registry=registry)
+        self.queue_wait = Histogram(
+            "judge_queue_wait_seconds", "Time in the batch queue", namespace=ns, registry=registry
+        )
         self.queued = Gauge("judge_queued_items", "Items waiting for a batch", namespace=ns, registry=registry)
 
     def on_batch(self, stats: BatchStats) -> None:
@@ -118,9 +123,7 @@ class JudgeService:
         schema = SCHEMAS[request.schema_name]
         parsed = [parse_candidate(item.candidate, schema) for item in request.items]
         tasks = [
-            build_task(
-                schema, request.mode, tuple(Turn(m.role, m.content) for m in item.history), cand, item.reference
-            )
+            build_task(schema, request.mode, tuple(Turn(m.role, m.content) for m in item.history), cand, item.reference)
             for item, cand in zip(request.items, parsed, strict=True)
         ]
         replies = await self.batcher.submit(tasks)
@@ -142,8 +145,13 @@ class JudgeService:
         if reply.error is not None:
             self.metrics.items.labels("backend_error").inc()
             return JudgeResult(
-                id=item_id, reward=None, components=None, judgments=None, parsed=parsed,
-                status="backend_error", errors=[f"backend error: {reply.error}"],
+                id=item_id,
+                reward=None,
+                components=None,
+                judgments=None,
+                parsed=parsed,
+                status="backend_error",
+                errors=[f"backend error: {reply.error}"],
             )
         done = assess(task, reply.answers, self.settings.unparseable)
         self.metrics.items.labels(done.status).inc()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="UnifiReward as a service: reward and embedding services, data and judge tools.", no_args_is_help=True)
+app = typer.Typer(
+    help="UnifiReward as a service: reward and embedding services, data and judge tools.", no_args_is_help=True
+)
 data_app = typer.Typer(help="Build datasets from ESConv.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

@@ -85,7 +85,9 @@ async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors()
     first = errors[0] if errors else {"msg": "invalid request", "loc": (), "type": "invalid"}
     if first.get("type") == "json_invalid":
-        return error_response(400, f"the body is not valid JSON: {first.get('msg')}", "invalid_request_error", "invalid_json")
+        return error_response(
+            400, f"the body is not valid JSON: {first.get('msg')}", "invalid_request_error", "invalid_json"
+        )
     param = _loc_to_param(tuple(first.get("loc", ())))
     message = f"{param}: {first['msg']}" if param else str(first["msg"])
     if len(errors) > 1:
@@ -103,7 +105,9 @@ async def _service_error_handler(request: Request, exc: Exception) -> JSONRespon
 async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     kinds = {404: "not_found", 405: "method_not_allowed"}
-    return error_response(exc.status_code, str(exc.detail), "invalid_request_error", kinds.get(exc.status_code, "http_error"))
+    return error_response(
+        exc.status_code, str(exc.detail), "invalid_request_error", kinds.get(exc.status_code, "http_error")
+    )
 
 
 async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:

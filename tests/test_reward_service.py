@@ -30,13 +30,13 @@ ClientFactory = Callable[..., contextlib.AbstractAsyncContextManager[httpx.Async
 async def serve(backend: Any = None, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan running, behind an in-process client; waits until ready."""
     app = create_app(RewardSettings(_env_file=None, backend="fake", **settings), backend=backend or FakeJudge())
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
-            for _ in range(200):
-                if app.state.load_status != "loading":
-                    break
-                await asyncio.sleep(0.01)
-            yield client
+    transport = httpx.ASGITransport(app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for _ in range(200):
+            if app.state.load_status != "loading":
+                break
+            await asyncio.sleep(0.01)
+        yield client
 
 
 def marked(marker: str, candidate: str = EXAMPLE) -> str:
@@ -68,7 +68,12 @@ async def test_judge_gives_verdicts_rationales_components_and_their_sum() -> Non
     assert result["components"] == {"steps": [1, 1, 1], "preference": 1, "format": 1, "unparsed": 0}
     assert result["reward"] == 5
     assert result["parsed"]["steps"]["support_strategy"]["fields"] == {"strategy": "Question"}
-    assert body["usage"] == {"items": 1, "judge_turns": 4, "prompt_tokens": body["usage"]["prompt_tokens"], "completion_tokens": 0}
+    assert body["usage"] == {
+        "items": 1,
+        "judge_turns": 4,
+        "prompt_tokens": body["usage"]["prompt_tokens"],
+        "completion_tokens": 0,
+    }
 
 
 async def test_removed_step_gets_format_minus_one_and_a_rule_verdict() -> None:
@@ -144,9 +149,7 @@ async def test_prm_needs_no_reference_but_unified_does() -> None:
 
 async def test_care_schema() -> None:
     async with serve() as client:
-        response = await client.post(
-            "/v1/judge", json={"schema": "care", "items": [item(SCHEMAS["care"].example)]}
-        )
+        response = await client.post("/v1/judge", json={"schema": "care", "items": [item(SCHEMAS["care"].example)]})
     result = response.json()["results"][0]
     assert [s["step"] for s in result["judgments"]["steps"]] == ["context", "cognition", "emotion", "support_plan"]
     assert result["reward"] == 6
@@ -161,10 +164,20 @@ async def test_care_schema() -> None:
         ({"json": {"mode": "best", "items": [item()]}}, 422, "literal_error", "mode"),
         ({"json": {"schema": "other", "items": [item()]}}, 422, "literal_error", "schema"),
         ({"json": {"items": [item(surprise=1)]}}, 422, "extra_forbidden", "items.0.surprise"),
-        ({"json": {"items": [{**item(), "history": [{"role": "bot", "content": "x"}]}]}}, 422, "literal_error", "items.0.history.0.role"),
+        (
+            {"json": {"items": [{**item(), "history": [{"role": "bot", "content": "x"}]}]}},
+            422,
+            "literal_error",
+            "items.0.history.0.role",
+        ),
         ({"json": {"items": [item("x" * 2001)]}}, 422, "string_too_long", "items.0.candidate"),
         ({"json": {"items": [item()] * 5}}, 413, "request_too_large", "items"),
-        ({"content": b"{" + b" " * 300_000 + b"}", "headers": {"content-type": "application/json"}}, 413, "request_too_large", None),
+        (
+            {"content": b"{" + b" " * 300_000 + b"}", "headers": {"content-type": "application/json"}},
+            413,
+            "request_too_large",
+            None,
+        ),
     ],
 )
 async def test_bad_requests_get_the_envelope(kwargs: dict[str, Any], status: int, code: str, param: str | None) -> None:
@@ -211,17 +224,17 @@ class GatedJudge(FakeJudge):
 async def test_ready_is_503_until_the_backend_has_loaded() -> None:
     backend = GatedJudge()
     app = create_app(RewardSettings(_env_file=None, backend="fake"), backend=backend)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
-            health = await client.get("/health")
-            not_ready = await client.get("/ready")
-            early = await client.post("/v1/judge", json={"items": [item()]})
-            backend.release.set()
-            for _ in range(100):
-                if (await client.get("/ready")).status_code == 200:
-                    break
-                await asyncio.sleep(0.01)
-            late = await client.post("/v1/judge", json={"items": [item()]})
+    transport = httpx.ASGITransport(app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        health = await client.get("/health")
+        not_ready = await client.get("/ready")
+        early = await client.post("/v1/judge", json={"items": [item()]})
+        backend.release.set()
+        for _ in range(100):
+            if (await client.get("/ready")).status_code == 200:
+                break
+            await asyncio.sleep(0.01)
+        late = await client.post("/v1/judge", json={"items": [item()]})
     assert health.status_code == 200 and health.json()["status"] == "loading"
     assert not_ready.status_code == 503
     assert early.status_code == 503 and error_of(early)["type"] == "unavailable_error"
