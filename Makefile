@@ -5,6 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 ESCONV ?= ../shared/data/esconv
+# The CPU build of torch lies on this disk; point pip at it so nothing pulls a CUDA build.
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 export REWARD_HOST ?= 127.0.0.1
 export REWARD_PORT ?= 8000
 
@@ -16,12 +18,12 @@ $(PY):
 
 # torch is pinned to the CPU build (2.13.0) first, so nothing pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet $(FIND_LINKS) torch==2.13.0
+	$(PIP) install --quiet $(FIND_LINKS) -e .
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet $(FIND_LINKS) -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
