@@ -166,8 +166,7 @@ INTENSITY_FIELD = FieldSpec("intensity", INTENSITIES, "the emotion's intensity, 
 STRATEGY_FIELD = FieldSpec("strategy", STRATEGIES, "the support strategy of the reply (ESConv's eight)")
 
 _FIELD_VALUES = {
-    f.name: f.values
-    for f in (STAGE_FIELD, SENTIMENT_FIELD, EMOTION_FIELD, INTENSITY_FIELD, STRATEGY_FIELD)
+    f.name: f.values for f in (STAGE_FIELD, SENTIMENT_FIELD, EMOTION_FIELD, INTENSITY_FIELD, STRATEGY_FIELD)
 }
 
 RESPONSE_TAG = "response"
@@ -306,28 +305,27 @@ def normalize_value(field_name: str, raw: str) -> str | None:
     if field_name == "stage":
         return _STAGE_ALIASES.get(text) or _prefix_match(text, _STAGE_ALIASES)
     if field_name == "intensity":
-        digit = re.match(r"([1-5])(?:\s*(?:/|out of|of)\s*5)?\b", text)
+        digit = re.match(r"([1-5])\b(?:\s*(?:/|out of|of)\s*(\d+)\b)?", text)
         if digit:
-            return digit.group(1)
+            # "4/10" is on another scale: reading it as 4 of 5 would overstate the intensity.
+            return digit.group(1) if digit.group(2) in (None, "5") else None
         return _WORD_INTENSITY.get(text)
     values = _FIELD_VALUES.get(field_name, ())
     if text in values:
         return text
-    first = text.split(" ")[0]
-    return first if first in values else None
+    first = re.match(r"[a-z]+", text)
+    return first.group(0) if first and first.group(0) in values else None
 
 
 def _prefix_match(text: str, aliases: dict[str, str]) -> str | None:
-    """Accept values followed by a short explanation (``Question - to learn more``)."""
+    """Accept values followed by a short explanation (``Question - to learn more``, ``Question, to...``)."""
     for alias in sorted(aliases, key=len, reverse=True):
-        if text.startswith(alias + " ") or text.startswith(alias + "-"):
+        if re.match(re.escape(alias) + r"(?!\w)", text):
             return aliases[alias]
     return None
 
 
-def render_candidate(
-    schema: Schema, steps: dict[str, tuple[str, dict[str, str]]], response: str
-) -> str:
+def render_candidate(schema: Schema, steps: dict[str, tuple[str, dict[str, str]]], response: str) -> str:
     """Write a candidate in the canonical format.
 
     Args:
