@@ -29,11 +29,11 @@ _FIELD_KEY_ALIASES = {
     "intensity": ("intensity", "emotion intensity", "emotion_intensity", "emotional intensity"),
     "strategy": ("strategy", "support strategy", "support_strategy", "chosen strategy"),
 }
-_TAG = re.compile(r"<\s*(/?)\s*([A-Za-z][A-Za-z0-9 _\-]{0,40}?)\s*>")
+_TAG = re.compile(r"<\s*+(/?)\s*+([A-Za-z][A-Za-z0-9 _\-]{0,40}?)\s*+>")
 _HEADING = re.compile(
-    r"^\s*(?P<hashes>#{1,6})?\s*(?P<bold>\*\*|__)?\s*"
-    r"(?:step\s*(?P<num>\d)\s*[:.)\-\u2013\u2014]*\s*)?"
-    r"(?P<name>[A-Za-z][A-Za-z _\-/]{1,40})\s*(?:\*\*|__)?\s*(?P<colon>[:\uff1a])?\s*(?:\*\*|__)?"
+    r"^\s*+(?P<hashes>#{1,6})?\s*+(?P<bold>\*\*|__)?\s*+"
+    r"(?:step\s*+(?P<num>\d)\s*+[:.)\-\u2013\u2014]*+\s*+)?"
+    r"(?P<name>[A-Za-z][A-Za-z _\-/]{1,40})?\s*(?:\*\*|__)?\s*(?P<colon>[:\uff1a])?\s*(?:\*\*|__)?"
     r"\s*(?P<rest>.*)$",
     re.IGNORECASE,
 )
@@ -97,7 +97,7 @@ def _heading(line: str, names: dict[str, str], schema: Schema) -> tuple[str, str
     match = _HEADING.match(line)
     if match is None:
         return None
-    name = _norm_name(match.group("name"))
+    name = _norm_name(match.group("name") or "")
     section = names.get(name)
     num = match.group("num")
     if section is None and num is not None and 1 <= int(num) <= len(schema.steps):
@@ -129,28 +129,25 @@ def _split_sections(text: str, schema: Schema) -> dict[str, str]:
             sections[current] = []
 
     for line in text.splitlines():
-        remaining = line
-        tag = _TAG.search(remaining)
         handled_tag = False
-        while tag is not None:
+        pos = 0  # where the text not yet given to a section starts
+        for tag in _TAG.finditer(line):
             section = names.get(_norm_name(tag.group(2)))
-            before, remaining = remaining[: tag.start()], remaining[tag.end() :]
+            if section is None:
+                continue  # an unknown tag (<b>, <br>) stays in the text around it
+            handled_tag = True
+            before, pos = line[pos : tag.start()], tag.end()
             if current is not None and before.strip():
                 sections[current].append(before)
-            if section is not None:
-                handled_tag = True
-                if tag.group(1):  # closing tag
-                    if current == section or in_tag:
-                        current, in_tag = None, False
-                else:
-                    start(section)
-                    in_tag = current is not None
-            elif current is not None:
-                sections[current].append(tag.group(0))
-            tag = _TAG.search(remaining)
+            if tag.group(1):  # closing tag
+                if current == section or in_tag:
+                    current, in_tag = None, False
+            else:
+                start(section)
+                in_tag = current is not None
         if handled_tag:
-            if current is not None and remaining.strip():
-                sections[current].append(remaining)
+            if current is not None and line[pos:].strip():
+                sections[current].append(line[pos:])
             continue
         heading = None if in_tag else _heading(line, names, schema)
         if heading is not None and heading[0] != current:
@@ -165,7 +162,7 @@ def _split_sections(text: str, schema: Schema) -> dict[str, str]:
 def _field_pattern(name: str) -> re.Pattern[str]:
     keys = "|".join(re.escape(k).replace(r"\ ", r"[\s_]+") for k in _FIELD_KEY_ALIASES[name])
     return re.compile(
-        rf"(?:^|[\s(*_\-\u2022])(?:{keys})\s*(?:\*\*|__)?\s*[:\uff1a=]\s*(?:\*\*|__)?\s*([^\n;|]+)",
+        rf"(?:^|[\s(*_\-\u2022])(?:{keys})\s*+(?:\*\*|__)?\s*+[:\uff1a=]\s*(?:\*\*|__)?\s*([^\n;|]+)",
         re.IGNORECASE,
     )
 
