@@ -40,17 +40,21 @@ _TRUE_WORDS = ("true", "correct", "yes", "right", "accurate", "valid", "appropri
 _FALSE_WORDS = ("false", "incorrect", "no", "wrong", "inaccurate", "invalid", "inappropriate")
 _WORD = r"(?:{})"
 _VERDICT_LINE = re.compile(
-    r"verdict\s*(?:\*\*|__)?\s*[:\uff1a=\-]?\s*(?:\*\*|__)?\s*\(?\s*([a-z]+)", re.IGNORECASE
+    # Possessive quantifiers: a long run of spaces after "verdict" must not backtrack exponentially.
+    r"verdict\s*+(?:\*\*|__)?\s*+[:\uff1a=\-]?\s*+(?:\*\*|__)?\s*+\(?\s*+([a-z]+)",
+    re.IGNORECASE,
 )
 _NEGATED = re.compile(
-    r"\b(?:not|isn't|is not|n't)\s+(?:\w+\s+)?" + _WORD.format("|".join(_TRUE_WORDS[:5])) + r"\b",
+    # "n't" has no word boundary before it ("wasn't", "doesn't"), so it is matched anywhere.
+    r"(?:\bnot|\bcannot|n't)\s+(?:\w+\s+)?" + _WORD.format("|".join(_TRUE_WORDS[:5])) + r"\b",
     re.IGNORECASE,
 )
 _BARE_TRUE = re.compile(r"\b" + _WORD.format("|".join(_TRUE_WORDS)) + r"\b", re.IGNORECASE)
 _BARE_FALSE = re.compile(r"\b" + _WORD.format("|".join(_FALSE_WORDS)) + r"\b", re.IGNORECASE)
 _PREF_LINE = re.compile(
-    r"(?:preference|answer|option|choice|verdict)\s*(?:\*\*|__)?\s*[:\uff1a=]\s*(?:\*\*|__)?\s*"
-    r"\(?\s*([A-Da-d])\b\)?",
+    r"(?:preference|answer|option|choice|verdict)\s*+(?:\*\*|__)?\s*+[:\uff1a=]\s*+(?:\*\*|__)?\s*+"
+    # An upper-case letter, or a lower-case one standing alone ("answer: a tough call" is not option A).
+    r"\(?\s*+(?:option\s+)?((?-i:[A-D])\b|[a-d](?=\)|[.!]?[ \t]*(?:\n|$)))\)?",
     re.IGNORECASE,
 )
 _PREF_PHRASES: tuple[tuple[re.Pattern[str], Preference], ...] = (
