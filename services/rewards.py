@@ -63,7 +63,7 @@ def _unparsed_value(policy: UnparseablePolicy) -> int:
 
 def score(
     verdicts: list[bool | None] | None,
-    preference: Preference | None | bool,
+    preference: Preference | bool | None,
     format_complete: bool,
     policy: UnparseablePolicy = UnparseablePolicy.ZERO,
 ) -> RewardBreakdown:
