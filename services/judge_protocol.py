@@ -43,7 +43,7 @@ SYSTEM_PROMPT = (
     "with a one-sentence rationale, then the verdict line exactly as asked."
 )
 _STEP_QUESTION = (
-    'Is this step correct for this dialogue? Give a one-sentence rationale, then end with '
+    "Is this step correct for this dialogue? Give a one-sentence rationale, then end with "
     '"Verdict: True" or "Verdict: False".'
 )
 _PREFERENCE_QUESTION = (
