@@ -32,7 +32,7 @@ _FIELD_KEY_ALIASES = {
 _TAG = re.compile(r"<\s*+(/?)\s*+([A-Za-z][A-Za-z0-9 _\-]{0,40}?)\s*+>")
 _HEADING = re.compile(
     r"^\s*+(?P<hashes>#{1,6})?\s*+(?P<bold>\*\*|__)?\s*+"
-    r"(?:step\s*+(?P<num>\d)\s*+[:.)\-\u2013\u2014]*+\s*+)?"
+    r"(?:step\s*+(?P<num>\d)\s*+(?P<sep>[:.)\-\u2013\u2014]*+)\s*+)?"
     r"(?P<name>[A-Za-z][A-Za-z _\-/]{1,40})?\s*(?:\*\*|__)?\s*(?P<colon>[:\uff1a])?\s*(?:\*\*|__)?"
     r"\s*(?P<rest>.*)$",
     re.IGNORECASE,
@@ -101,6 +101,8 @@ def _heading(line: str, names: dict[str, str], schema: Schema) -> tuple[str, str
     section = names.get(name)
     num = match.group("num")
     if section is None and num is not None and 1 <= int(num) <= len(schema.steps):
+        if match.group("name") and not (match.group("hashes") or match.group("bold") or match.group("sep")):
+            return None  # "Step 1 is to breathe." is a sentence; "Step 1: Feelings" is a heading
         section = schema.steps[int(num) - 1].name
     if section is None:
         return None

@@ -316,10 +316,29 @@ def test_duplicated_sections_first_wins(text: str, emotion: str, response: str) 
         ("Response: Hi.", "Hi."),  # inline response label
         ("**Reply:** Hi.", "Hi."),  # bold response alias
         ("<answer>Hi.</answer>", "Hi."),  # response alias tag
+        ("## Response\nTry this.\nStep 1 is to breathe.", "Try this.\nStep 1 is to breathe."),  # a sentence, no heading
     ],
 )
 def test_response_extraction(text: str, response: str) -> None:
     assert parse_candidate(text, COMPEER).response == response
+
+
+@pytest.mark.parametrize(
+    ("heading", "step"),
+    [
+        ("Step 2: Feelings", "emotional_state"),  # number and colon, unknown title
+        ("Step 2 - Feelings", "emotional_state"),  # number and dash
+        ("**Step 2 Feelings**", "emotional_state"),  # bold
+        ("## Step 2", "emotional_state"),  # number only, markdown
+        ("Step 2", "emotional_state"),  # number only
+        ("Step 2 Emotional state", "emotional_state"),  # number and a known title
+        ("Step 3 is to ask.", None),  # a sentence that starts like a heading
+        ("Step 9: Feelings", None),  # no such step
+    ],
+)
+def test_numbered_headings(heading: str, step: str | None) -> None:
+    parsed = parse_candidate(f"{heading}\nEmotion: fear\nStrategy: Question\nStage: action", COMPEER)
+    assert list(parsed.steps) == ([] if step is None else [step])
 
 
 def test_unknown_tags_stay_in_the_step_text() -> None:
