@@ -40,13 +40,13 @@ _TRUE_WORDS = ("true", "correct", "yes", "right", "accurate", "valid", "appropri
 _FALSE_WORDS = ("false", "incorrect", "no", "wrong", "inaccurate", "invalid", "inappropriate")
 _WORD = r"(?:{})"
 _VERDICT_LINE = re.compile(
-    # Possessive quantifiers: a long run of spaces after "verdict" must not backtrack exponentially.
+    # Possessive quantifiers: a long run of spaces after "verdict" must not backtrack for minutes.
     r"verdict\s*+(?:\*\*|__)?\s*+[:\uff1a=\-]?\s*+(?:\*\*|__)?\s*+\(?\s*+([a-z]+)",
     re.IGNORECASE,
 )
 _NEGATED = re.compile(
     # "n't" has no word boundary before it ("wasn't", "doesn't"), so it is matched anywhere.
-    r"(?:\bnot|\bcannot|n't)\s+(?:\w+\s+)?" + _WORD.format("|".join(_TRUE_WORDS[:5])) + r"\b",
+    r"(?:\bnot|\bcannot|n't)\s+(?:\w+\s+)?" + _WORD.format("|".join(_TRUE_WORDS)) + r"\b",
     re.IGNORECASE,
 )
 _BARE_TRUE = re.compile(r"\b" + _WORD.format("|".join(_TRUE_WORDS)) + r"\b", re.IGNORECASE)

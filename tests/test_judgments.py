@@ -65,6 +65,9 @@ def finishes_within(seconds: int) -> Iterator[None]:
         ("This cannot be true.", False, "ok"),  # cannot
         ("It is not accurate.", False, "ok"),  # another negated synonym
         ("Not true.", False, "ok"),  # short negation
+        ("The strategy is not appropriate here.", False, "ok"),  # every positive word can be negated
+        ("The stage is not reasonable.", False, "ok"),  # ... reasonable
+        ("This is not valid.", False, "ok"),  # ... valid
         ("The emotion is accurate.", True, "ok"),  # a bare positive word
         ("incorrect", False, "ok"),  # "correct" inside "incorrect" is not positive
         ("The step is wrong in places.\nTrue", True, "ok"),  # a bare True on the last line wins
