@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from reward_server.judge_model.cli import esconv_cer, eval_judge, train_judge
+
 app = typer.Typer(
     help="UnifiReward as a service: reward and embedding services, data and judge tools.", no_args_is_help=True
 )
@@ -21,3 +23,8 @@ def serve() -> None:
     from reward_server.__main__ import main
 
     main()
+
+
+data_app.command("esconv-cer")(esconv_cer)
+app.command("train-judge")(train_judge)
+app.command("eval-judge")(eval_judge)

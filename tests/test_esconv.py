@@ -60,13 +60,22 @@ def _m(role: str, text: str, strategy: str | None = None) -> Message:
         ([_m("supporter", "Hi", "Others"), _m("seeker", "Hey")], []),
         # one block of two supporter messages: joined reply, first message's strategy
         (
-            [_m("seeker", "Sad"), _m("supporter", "Sorry.", "Reflection of feelings"), _m("supporter", "Why?", "Question")],
+            [
+                _m("seeker", "Sad"),
+                _m("supporter", "Sorry.", "Reflection of feelings"),
+                _m("supporter", "Why?", "Question"),
+            ],
             [(0, 1, 3, "Sorry. Why?", "Reflection of feelings")],
         ),
         # two rounds separated by seeker messages (consecutive seeker messages are fine)
         (
-            [_m("seeker", "a"), _m("seeker", "b"), _m("supporter", "c", "Question"), _m("seeker", "d"),
-             _m("supporter", "e", "Information")],
+            [
+                _m("seeker", "a"),
+                _m("seeker", "b"),
+                _m("supporter", "c", "Question"),
+                _m("seeker", "d"),
+                _m("supporter", "e", "Information"),
+            ],
             [(0, 2, 3, "c", "Question"), (1, 4, 5, "e", "Information")],
         ),
         # dialogue ending with the seeker

