@@ -28,18 +28,18 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def service_url() -> Iterator[str]:
+def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "REWARD_HOST": "127.0.0.1", "REWARD_PORT": str(port), "REWARD_BACKEND": "classifier"}
     env["HF_HUB_OFFLINE"] = "1"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reward_server"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    log_path = tmp_path_factory.mktemp("reward-service") / "service.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "reward_server"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "the service exited"
+            assert proc.poll() is None, log_path.read_text()
             try:
                 if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
                     break
@@ -56,6 +56,7 @@ def service_url() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
+        log.close()
 
 
 def _test_dialogue() -> tuple[list[dict[str, str]], str]:
