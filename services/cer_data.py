@@ -18,11 +18,13 @@ gold                        gold steps, gold reply                          T T 
 stage                       another stage                                   F T T     equal
 emotion                     another of the 8 main emotions                  T F T     equal
 strategy                    another strategy (reply kept)                   T T F     equal
+                            (wrong values drawn as often as they are right: ReplyPool.draw_wrong)
 other_dialogue              reply of another dialogue, same strategy        T T T     first
 contradicting_strategy      reply of another round of this dialogue whose   T T T     first
                             strategy differs from the stated one
 filler                      a generic reply ("I understand.")               T T T     first
 bad_reference               gold reply; reference from another dialogue     T T T     second
+                            (balanced: one per ``first`` item, of its kind)
 both_bad                    reply = reference = from another dialogue       T T T     neither
 ==========================  ==============================================  ========  ===========
 
@@ -31,15 +33,16 @@ split and have the gold strategy when one exists, so the stated strategy stays t
 
 With ``balance=True`` (the default) two shortcuts are removed (see ``docs/data.md``):
 
-- a round has as many ``bad_reference`` items as ``first`` items, so a judge that only checks whether
-  the reply equals the reference is at chance between ``first`` and ``second``;
+- a round has one ``bad_reference`` item per ``first`` item, its reference of the same kind as that
+  item's reply (another dialogue's, another round's, a filler), so neither string comparison nor the
+  kind of text tells ``first`` from ``second``;
 - the three step-corrupted items are not always paired with the gold reply: each draws its
   (reply, reference) pairing with the weights the gold-steps items have (gold/gold 1, worse
   reply/gold 3, gold/bad reference 3, bad/bad 1), so step labels say nothing about the replies and
   ``equal`` and ``neither`` are balanced among items whose reply equals the reference.
 
 Each record says where its reply and reference come from (``reply_source``: gold, other_dialogue,
-same_dialogue, filler; ``reference_source``: gold, other_dialogue); the preference follows from them.
+same_dialogue, filler; ``reference_source`` the same); the preference follows from them.
 
 >>> d = {"emotion_type": "anxiety", "problem_type": "job crisis", "survey_score": {}, "dialog": [
 ...     {"text": "I may lose my job.", "speaker": "usr"},
@@ -49,7 +52,7 @@ same_dialogue, filler; ``reference_source``: gold, other_dialogue); the preferen
 >>> [i["corruption"] for i in items][:4], items[0]["labels"]["preference"]
 (['gold', 'stage', 'emotion', 'strategy'], 'equal')
 >>> sorted({(i["reply_source"], i["reference_source"], i["labels"]["preference"]) for i in items})[:2]
-[('filler', 'gold', 'first'), ('gold', 'gold', 'equal')]
+[('filler', 'gold', 'first'), ('gold', 'filler', 'second')]
 """
 
 from __future__ import annotations
@@ -119,20 +122,38 @@ def gold_stage(rounds: Sequence[Round], index: int, n_messages: int) -> str:
 
 @dataclass
 class ReplyPool:
-    """Gold replies of a split by strategy, to take replies "from another dialogue"."""
+    """What a split offers for corruptions: gold replies by strategy, to take replies "from another
+    dialogue", and how often each stage, emotion and strategy is the gold value, to draw wrong values.
+
+    Wrong values are drawn in proportion to how often they are right (:meth:`draw_wrong`): drawn
+    uniformly, a rare value (``nervousness``) would mostly appear in wrong steps, and a judge could
+    reject it without reading the dialogue.
+    """
 
     by_strategy: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
     everything: list[tuple[int, str]] = field(default_factory=list)
+    gold_counts: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
     @classmethod
     def build(cls, dialogues: Sequence[dict[str, Any]]) -> ReplyPool:
-        """Index every round's reply of ``dialogues`` by its strategy."""
+        """Index every round's reply of ``dialogues`` by its strategy and count the gold values."""
         pool = cls()
         for d_index, dialogue in enumerate(dialogues):
-            for rnd in extract_rounds(dialogue_messages(dialogue)):
+            messages = dialogue_messages(dialogue)
+            rounds = extract_rounds(messages)
+            emotion = str(dialogue.get("emotion_type", "")).strip().lower()
+            for r_index, rnd in enumerate(rounds):
                 pool.by_strategy[rnd.strategy].append((d_index, rnd.reply))
                 pool.everything.append((d_index, rnd.reply))
+                pool.gold_counts["strategy"][rnd.strategy] += 1
+                pool.gold_counts["stage"][gold_stage(rounds, r_index, len(messages))] += 1
+                pool.gold_counts["emotion"][emotion] += 1
         return pool
+
+    def draw_wrong(self, rng: random.Random, name: str, gold: str, allowed: Sequence[str]) -> str:
+        """A value of field ``name`` other than ``gold``, weighted by how often it is the gold value."""
+        others = [v for v in allowed if v != gold]
+        return rng.choices(others, weights=[self.gold_counts[name][v] + 1 for v in others])[0]
 
     def draw(self, rng: random.Random, exclude_dialogue: int, strategy: str, avoid: set[str]) -> str:
         """A reply of another dialogue, with ``strategy`` when possible, not in ``avoid``."""
@@ -166,6 +187,8 @@ def _candidate(
 
 
 _PAIRINGS = ("gold", "first", "second", "neither")
+#: The kinds of worse reply: another dialogue's, another round of this dialogue (another strategy), a filler.
+_WORSE_KINDS = ("other_dialogue", "contradicting_strategy", "filler")
 #: How often each pairing occurs among the gold-steps items of a balanced round (1 + 3 + 3 + 1);
 #: step-corrupted items draw theirs with the same weights, so step labels say nothing about the pairing.
 _PAIRING_WEIGHTS = (1, 3, 3, 1)
@@ -193,30 +216,31 @@ def _variants(
             return rng.choice(cer_phrases.FILLER_REPLIES), "filler"
         return other(), "other_dialogue"
 
-    def pairing(kind: str) -> tuple[str, str, str, str]:
+    def pairing(kind: str, worse_kind: str | None = None) -> tuple[str, str, str, str]:
+        worse_kind = worse_kind or rng.choice(_WORSE_KINDS)
         if kind == "first":
-            return (*worse(rng.choice(["other_dialogue", "contradicting_strategy", "filler"])), gold, "gold")
+            return (*worse(worse_kind), gold, "gold")
         if kind == "second":
-            return gold, "gold", other(), "other_dialogue"
+            return (gold, "gold", *worse(worse_kind))
         if kind == "neither":
             bad = other()
             return bad, "other_dialogue", bad, "other_dialogue"
         return gold, "gold", gold, "gold"
 
     out: list[Variant] = [("gold", {}, gold, "gold", gold, "gold")]
-    wrong_strategy = rng.choice([s for s in STRATEGIES if s != rnd.strategy])
+    wrong_strategy = pool.draw_wrong(rng, "strategy", rnd.strategy, STRATEGIES)
     for corruption, changed in (("stage", {}), ("emotion", {}), ("strategy", {"strategy": wrong_strategy})):
         kind = rng.choices(_PAIRINGS, weights=_PAIRING_WEIGHTS)[0] if balance else "gold"
         reply, reply_source, reference, reference_source = pairing(kind)
         out.append((corruption, changed, reply, reply_source, reference, reference_source))
-    for kind in ("other_dialogue", "contradicting_strategy", "filler"):
-        if kind == "contradicting_strategy" and not same:
-            continue
+    firsts = [kind for kind in _WORSE_KINDS if kind != "contradicting_strategy" or same]
+    for kind in firsts:
         reply, source = worse(kind)
         out.append((kind, {}, reply, source, gold, "gold"))
-    n_first = sum(1 for v in out if v[0] in ("other_dialogue", "contradicting_strategy", "filler"))
-    for _ in range(n_first if balance else 1):
-        out.append(("bad_reference", {}, *pairing("second")))
+    # Each worse reply next to a gold reference is mirrored by a worse reference of the same kind
+    # next to the gold reply, so no kind of text tells "first" from "second" without the dialogue.
+    for kind in firsts if balance else ["other_dialogue"]:
+        out.append(("bad_reference", {}, *pairing("second", kind)))
     out.append(("both_bad", {}, *pairing("neither")))
     return out
 
@@ -266,9 +290,9 @@ def derive_dialogue_items(
         for k, (corruption, changed, reply, reply_source, reference, reference_source) in enumerate(variants):
             values = {"stage": stage, "emotion": emotion, "strategy": rnd.strategy, **changed}
             if corruption == "stage":
-                values["stage"] = rng.choice([s for s in STAGES if s != stage])
+                values["stage"] = pool.draw_wrong(rng, "stage", stage, STAGES)
             if corruption == "emotion":
-                values["emotion"] = rng.choice([e for e in MAIN_EMOTIONS if e != emotion])
+                values["emotion"] = pool.draw_wrong(rng, "emotion", emotion, MAIN_EMOTIONS)
             wrong = _STEP_FALSE.get(corruption)
             items.append(
                 {

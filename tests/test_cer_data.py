@@ -139,3 +139,36 @@ def _rounds(strategies: list[str]) -> list[Round]:
 def test_gold_stage(strategies: list[str], index: int, n_messages: int, expected: str) -> None:
     assert gold_stage(_rounds(strategies), index, n_messages) == expected
     assert expected in STAGES and all(s in STRATEGIES for s in strategies)
+
+
+def test_every_kind_of_worse_reply_is_mirrored_as_a_worse_reference(items: list[dict[str, Any]]) -> None:
+    """Without the dialogue, the kind of text (filler, another round, another dialogue) gives nothing away."""
+    worse_replies: Counter[str] = Counter()
+    worse_references: Counter[str] = Counter()
+    for r in items:
+        if r["reference_source"] == "gold" and r["reply_source"] != "gold":
+            worse_replies[r["reply_source"]] += 1
+        if r["reply_source"] == "gold" and r["reference_source"] != "gold":
+            worse_references[r["reference_source"]] += 1
+    assert set(worse_replies) == {"other_dialogue", "same_dialogue", "filler"}
+    for kind, count in worse_replies.items():
+        assert worse_references[kind] == pytest.approx(count, rel=0.15), kind
+
+
+def test_wrong_values_are_drawn_as_often_as_they_are_right(items: list[dict[str, Any]]) -> None:
+    """A stated value alone does not say whether the step is wrong (rare values are not mostly wrong)."""
+    for name in ("emotion", "strategy"):
+        corruption = name
+        right: Counter[str] = Counter()
+        wrong: Counter[str] = Counter()
+        for r in items:
+            value = _fields(r)[0][name]
+            if r["corruption"] == corruption:
+                wrong[value] += 1
+            elif r["corruption"] == "gold":
+                right[value] += 1
+        n_right, n_wrong = sum(right.values()), sum(wrong.values())
+        for value, count in right.most_common(3):  # frequent right values are frequent wrong values too
+            assert wrong[value] / n_wrong == pytest.approx(count / n_right, abs=0.12), (name, value)
+        for value, count in wrong.items():  # no value is wrong far more often than it is right
+            assert count / n_wrong <= 3 * right[value] / n_right + 0.03, (name, value)

@@ -93,6 +93,22 @@ async def evaluate(backend: JudgeBackend, records: Sequence[dict[str, Any]], bat
         "preference": preference_metrics(truth_pref, prefs),
         "inconsistency_ratio": inconsistency_ratio(per_item, prefs),
         "inconsistency_ratio_of_labels": inconsistency_ratio(gold_items, list(truth_pref)),
+        "preference_accuracy_by_pairing": _accuracy_by_pairing(records, prefs),
         "failures": failures,
         "judge_seconds": round(seconds, 1),
     }
+
+
+def _accuracy_by_pairing(records: Sequence[dict[str, Any]], prefs: Sequence[str | None]) -> dict[str, Any]:
+    """Preference accuracy per ``reply_source > reference_source`` (where the records say them).
+
+    Shows which kinds of pairs a judge gets right: a blind judge should be at chance on every
+    pairing whose answer needs the dialogue.
+    """
+    hits: dict[str, list[int]] = {}
+    for record, pref in zip(records, prefs, strict=True):
+        if "reply_source" not in record:
+            continue
+        key = f"{record['reply_source']} > {record['reference_source']}"
+        hits.setdefault(key, []).append(int(pref == record["labels"]["preference"]))
+    return {key: {"n": len(v), "accuracy": round(sum(v) / len(v), 3)} for key, v in sorted(hits.items())}

@@ -29,6 +29,18 @@ N_POSITION = 4
 #: Hashed bag-of-words size: cue words ("?", "try", "anxious", "I ...") that sentence embeddings blur.
 BOW_BUCKETS = 1024
 _TOKEN = re.compile(r"[a-z']+|[?!]")
+#: Word stems that name an emotion, one group per main ESConv emotion (in ``EMOTIONS`` order). Seekers
+#: often say how they feel ("I'm so anxious"); a sentence embedding of a long history blurs it.
+EMOTION_CUES: tuple[tuple[str, ...], ...] = (
+    ("anxi", "worr", "stress", "panic", "overwhelm", "uneasy", "on edge"),
+    ("depress", "hopeless", "empty", "numb", "unmotivat", "worthless", "no energy", "give up"),
+    ("sad", "cry", "crying", "lonely", "alone", "grief", "griev", "miss ", "heartbroken", "upset"),
+    ("angry", "anger", "mad ", "furious", "frustrat", "annoy", "pissed", "hate", "resent"),
+    ("afraid", "scared", "fear", "terrif", "frighten"),
+    ("ashamed", "shame", "embarrass", "humiliat", "guilty", "my fault"),
+    ("disgust", "gross", "sick of", "repuls", "revolting"),
+    ("nervous", "jitter", "butterflies", "tense"),
+)
 
 
 def bag_of_words(texts: Sequence[str], buckets: int = BOW_BUCKETS) -> np.ndarray:
@@ -46,6 +58,30 @@ def bag_of_words(texts: Sequence[str], buckets: int = BOW_BUCKETS) -> np.ndarray
     vector = np.log1p(vector)
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm > 0 else vector
+
+
+#: Phrases typical of each ESConv strategy (in ``STRATEGIES`` order), for the strategy and stage heads.
+STRATEGY_CUES: tuple[tuple[str, ...], ...] = (
+    ("?", "what ", "how ", "why ", "do you", "have you", "are you", "can you tell"),
+    ("so you", "you're saying", "you are saying", "in other words", "if i understand", "you mean", "so your"),
+    ("sounds like", "you feel", "you must feel", "you seem", "must be", "feeling", "frustrating", "difficult"),
+    ("i have", "i had", "i was", "i've", "when i", "my ", "i went through", "i remember", "i used to"),
+    (
+        "great",
+        "good for you",
+        "proud",
+        "you can",
+        "you will",
+        "you're doing",
+        "brave",
+        "strong",
+        "it's ok",
+        "not alone",
+    ),
+    ("try", "maybe", "perhaps", "should", "could you", "how about", "suggest", "consider", "might help", "why not"),
+    ("studies", "research", "there are", "it is common", "many people", "website", "resources", "%", "called"),
+    ("hello", "hi ", "thank", "welcome", "bye", "good luck", "take care", "nice to", "glad"),
+)
 
 
 @dataclass(frozen=True)
@@ -67,7 +103,8 @@ class ContextVectors:
     position: np.ndarray
     n_seeker: int
     seeker_bow: np.ndarray
-    supporter_bow: np.ndarray
+    supporter_bow: np.ndarray  # hashed words of the last two blocks, then the last block's strategy cues
+    seeker_cues: np.ndarray
 
 
 def _mean(vectors: list[np.ndarray], dim: int) -> np.ndarray:
@@ -126,15 +163,47 @@ def context_vectors(history: Sequence[tuple[str, str]], lookup: Lookup, dim: int
         position=position,
         n_seeker=len(seeker_all),
         seeker_bow=bag_of_words([t for texts in seeker_blocks for t in texts]),
-        supporter_bow=bag_of_words([t for texts in supporter_blocks[-2:] for t in texts]),
+        supporter_bow=np.concatenate(
+            [
+                bag_of_words([t for texts in supporter_blocks[-2:] for t in texts]),
+                strategy_cues(" ".join(supporter_blocks[-1]) if supporter_blocks else ""),
+            ]
+        ),
+        seeker_cues=emotion_cues([t for texts in seeker_blocks for t in texts]),
     )
+
+
+def _cue_counts(text: str, groups: tuple[tuple[str, ...], ...]) -> np.ndarray:
+    text = " " + text.lower() + " "
+    counts = np.array([sum(text.count(stem) for stem in group) for group in groups], dtype=np.float32)
+    total = float(counts.sum())
+    shares = counts / total if total > 0 else counts
+    return np.concatenate([np.log1p(counts), shares]).astype(np.float32)
+
+
+def strategy_cues(text: str) -> np.ndarray:
+    """How often a reply uses each strategy's typical phrases (log counts, then shares).
+
+    >>> [round(float(v), 2) for v in strategy_cues("Have you thought about trying yoga?")[:6]]
+    [1.1, 0.0, 0.0, 0.0, 0.0, 0.69]
+    """
+    return _cue_counts(text, STRATEGY_CUES)
+
+
+def emotion_cues(texts: Sequence[str]) -> np.ndarray:
+    """How often the texts use each emotion's words (log counts, then shares), one pair per emotion.
+
+    >>> [round(float(v), 2) for v in emotion_cues(["I'm anxious and worried, so sad."])[:3]]
+    [1.1, 0.0, 0.69]
+    """
+    return _cue_counts(" ".join(texts), EMOTION_CUES)
 
 
 def emotion_features(ctx: ContextVectors) -> np.ndarray:
     """Input of the emotion head: what the seeker has said."""
-    return np.concatenate([ctx.seeker_mean, ctx.seeker_last, [math.log1p(ctx.n_seeker) / 3], ctx.seeker_bow]).astype(
-        np.float32
-    )
+    return np.concatenate(
+        [ctx.seeker_mean, ctx.seeker_last, [math.log1p(ctx.n_seeker) / 3], ctx.seeker_bow, ctx.seeker_cues]
+    ).astype(np.float32)
 
 
 def strategy_features(ctx: ContextVectors, reply: np.ndarray, reply_bow: np.ndarray) -> np.ndarray:

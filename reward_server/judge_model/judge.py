@@ -89,7 +89,8 @@ def item_inputs(
     r = lookup(reply_text) if reply_text else zero
     ref = lookup(reference_text) if reference_text else zero
     guide = ref if reference_text else r
-    guide_bow = F.bag_of_words([reference_text or reply_text])
+    guide_text = reference_text or reply_text
+    guide_bow = np.concatenate([F.bag_of_words([guide_text]), F.strategy_cues(guide_text)])
     return ItemInputs(
         emotion=F.emotion_features(ctx),
         strategy=F.strategy_features(ctx, guide, guide_bow),
