@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from services.esc_schema import SCHEMAS
+from services.readiness import wait_until_ready
 
 ESCONV_TEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "esconv" / "esconv_test.jsonl"
 pytestmark = pytest.mark.slow
@@ -37,17 +37,8 @@ def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, "-m", "reward_server"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail("the service did not become ready in 120 s")
+        if not wait_until_ready(url, timeout_s=120, process=proc):
+            pytest.fail(f"the service did not become ready in 120 s:\n{log_path.read_text()}")
         yield url
     finally:
         os.kill(proc.pid, signal.SIGTERM)
