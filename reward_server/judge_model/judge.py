@@ -177,7 +177,10 @@ def _step_answer(artifact: Artifact, task: JudgeTask, step_name: str, scores: It
         top = int(np.argmax(probs))
         guide = "the reference reply" if scores.guided_by_reference else "the candidate's reply"
         head = _SOURCES[field].format(top=vocab[top], p=float(probs[top]), guide=guide, Guide=guide.capitalize())
-        fits = "which fits" if ok else "which does not fit"
+        if not ok:
+            fits = "which does not fit"
+        else:
+            fits = "which fits" if top == vocab.index(stated) else "which is plausible enough"
         parts.append(f"{head}; the step names {stated} ({float(probs[vocab.index(stated)]):.2f}), {fits}")
         ok_all = ok_all and ok
     sentiment = step.fields.get("sentiment")
