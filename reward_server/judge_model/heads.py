@@ -48,7 +48,8 @@ class Head:
 
     def sigmoid(self, x: np.ndarray) -> np.ndarray:
         """Probabilities of a one-output head, shape (n,)."""
-        probs: np.ndarray = 1.0 / (1.0 + np.exp(-self.logits(x)[:, 0]))
+        # exp(-log(1 + exp(-z))): no overflow for large |z|
+        probs: np.ndarray = np.exp(-np.logaddexp(0.0, -self.logits(x)[:, 0]))
         return probs
 
 

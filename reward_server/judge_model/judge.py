@@ -192,7 +192,11 @@ def _step_answer(artifact: Artifact, task: JudgeTask, step_name: str, scores: It
 
 
 def _sig(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
+    """The logistic function, without overflow for large ``|x|``."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
 
 
 def _preference_answer(task: JudgeTask, scores: ItemScores) -> str:
@@ -228,13 +232,18 @@ class JudgeModel:
         self._cache: dict[str, np.ndarray] = {}
 
     def _ensure(self, texts: set[str]) -> None:
+        """Embed what is not cached yet; when the cache would overflow, keep only this batch's texts."""
         todo = sorted(t for t in texts if t and t not in self._cache)
         if not todo:
             return
         if len(self._cache) + len(todo) > self.cache_size:
-            self._cache.clear()
+            self._cache = {t: self._cache[t] for t in texts if t in self._cache}
         for text, vector in zip(todo, self.embed(todo), strict=True):
             self._cache[text] = np.asarray(vector, dtype=np.float32)
+
+    def _lookup(self, text: str) -> np.ndarray:
+        """A cached embedding; an empty text embeds to zeros."""
+        return self._cache[text] if text else np.zeros(self.dim, dtype=np.float32)
 
     def score(self, tasks: Sequence[JudgeTask]) -> list[ItemScores]:
         """The heads' view of each task."""
@@ -249,7 +258,7 @@ class JudgeModel:
                 [(t.role, t.content) for t in task.history],
                 task.candidate.response,
                 task.reference,
-                self._cache.__getitem__,
+                self._lookup,
                 self.dim,
                 self.blind,
             )
