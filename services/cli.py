@@ -10,9 +10,7 @@ import typer
 
 from reward_server.judge_model.cli import esconv_cer, eval_judge, train_judge
 
-app = typer.Typer(
-    help="UnifiReward as a service: reward and embedding services, data and judge tools.", no_args_is_help=True
-)
+app = typer.Typer(help="UnifiReward as a service: the reward service, its data and judge tools.", no_args_is_help=True)
 data_app = typer.Typer(help="Build datasets from ESConv.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

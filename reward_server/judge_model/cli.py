@@ -87,7 +87,11 @@ def eval_judge(
     from reward_server.judge_model.evaluate import evaluate, make_eval_backend
     from services.cer_data import read_jsonl
 
+    try:
+        judge = make_eval_backend(backend)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--backend") from exc
     records = read_jsonl(data, limit)
-    result = asyncio.run(evaluate(make_eval_backend(backend), records, batch_size))
+    result = asyncio.run(evaluate(judge, records, batch_size))
     result["data"] = str(data)
     typer.echo(json.dumps(result, indent=2))
