@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.candidate_parser import ParsedCandidate, parse_candidate
 from services.esc_schema import SCHEMAS, Schema, render_candidate
+from tests.guards import finishes_within
 
 FAST = settings(max_examples=200, deadline=None)
 COMPEER = SCHEMAS["compeer"]
@@ -22,22 +19,6 @@ COMPLETE = {
     "emotional_state": {"sentiment": "negative", "emotion": "anxiety", "intensity": "4"},
     "support_strategy": {"strategy": "Question"},
 }
-
-
-@contextmanager
-def finishes_within(seconds: int) -> Iterator[None]:
-    """Turn a hang (catastrophic regex backtracking) into a failure instead of a stuck test run."""
-
-    def _fail(signum: int, frame: object) -> None:
-        raise TimeoutError(f"did not finish within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, _fail)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def fields_of(parsed: ParsedCandidate) -> dict[str, dict[str, str]]:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from hypothesis import given, settings
@@ -13,25 +10,10 @@ from hypothesis import strategies as st
 
 from services.judge_protocol import PREFERENCE_JUDGMENT_REGEX, STEP_JUDGMENT_REGEX
 from services.judgments import PREFERENCE_OPTIONS, PREFERENCE_TEXT, parse_preference, parse_step_judgment
+from tests.guards import finishes_within
 
 FAST = settings(max_examples=200, deadline=None)
 STATUSES = {"ok", "empty", "no_verdict", "ambiguous"}
-
-
-@contextmanager
-def finishes_within(seconds: int) -> Iterator[None]:
-    """Turn a hang (catastrophic regex backtracking) into a failure instead of a stuck test run."""
-
-    def _fail(signum: int, frame: object) -> None:
-        raise TimeoutError(f"did not finish within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, _fail)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.parametrize(
