@@ -18,9 +18,11 @@ from reward_server.judge_model import features as F
 from reward_server.judge_model.heads import Artifact
 from services.esc_schema import EMOTIONS, STAGES, STRATEGIES
 from services.judge_protocol import JudgeTask
+from services.judgments import PREFERENCE_OPTIONS
 
-PREFERENCES: tuple[str, ...] = ("first", "second", "equal", "neither")
-_LETTERS = {"first": "A", "second": "B", "equal": "C", "neither": "D"}
+#: The preference head's outputs, in the order of the options the judge is offered (A..D).
+PREFERENCES: tuple[str, ...] = tuple(PREFERENCE_OPTIONS.values())
+_LETTERS: dict[str, str] = {option: letter for letter, option in PREFERENCE_OPTIONS.items()}
 #: field name -> (head name, vocabulary)
 FIELD_HEADS: dict[str, tuple[str, tuple[str, ...]]] = {
     "stage": ("stage", STAGES),
