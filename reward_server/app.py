@@ -1,11 +1,6 @@
-"""The reward service's app factory and lifespan."""
+"""The reward service's app factory."""
 
 from __future__ import annotations
-
-import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
@@ -14,21 +9,8 @@ from reward_server.backends.base import JudgeBackend
 from reward_server.routes import router
 from reward_server.serving import JudgeService
 from reward_server.settings import RewardSettings
-from services.http import HttpMetrics, install_error_handlers, install_middleware
-
-logger = logging.getLogger(__name__)
-
-
-async def _load(app: FastAPI, backend: JudgeBackend) -> None:
-    """Load and warm the backend; ``/ready`` turns 200 when it is done."""
-    try:
-        await backend.start()
-    except Exception:
-        logger.exception("the %s backend failed to load", backend.name)
-        app.state.load_status = "failed"
-        return
-    app.state.load_status = "ok"
-    logger.info("the %s backend is ready (model %s)", backend.name, backend.model)
+from services.http import HttpMetrics
+from services.service_app import create_service_app
 
 
 def create_app(settings: RewardSettings | None = None, backend: JudgeBackend | None = None) -> FastAPI:
@@ -47,30 +29,18 @@ def create_app(settings: RewardSettings | None = None, backend: JudgeBackend | N
     http_metrics = HttpMetrics("unifireward")
     service = JudgeService(backend, settings, http_metrics.registry)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def start() -> None:
         service.batcher.start()
-        loading = asyncio.create_task(_load(app, backend))
-        try:
-            yield
-        finally:
-            loading.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loading
-            await service.batcher.close()
-            await backend.close()
 
-    app = FastAPI(
+    app = create_service_app(
         title="UnifiReward",
-        version="1.0",
         summary="Rewards for emotional support conversation models: judged reasoning steps and replies.",
-        lifespan=lifespan,
+        settings=settings,
+        backend=backend,
+        http_metrics=http_metrics,
+        router=router,
+        on_start=start,
+        on_stop=service.batcher.close,
     )
-    app.state.settings = settings
     app.state.service = service
-    app.state.http_metrics = http_metrics
-    app.state.load_status = "loading"
-    install_error_handlers(app)
-    install_middleware(app, metrics=http_metrics, max_body_bytes=settings.max_body_bytes, api_keys=settings.api_keys)
-    app.include_router(router)
     return app

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from services.esc_schema import SCHEMAS
+from services.protocol import StrictModel
 
 #: Hard caps written into the OpenAPI document; the service's settings may set lower limits.
 MAX_TEXT = 100_000
@@ -19,18 +20,14 @@ ItemStatus = Literal["ok", "parse_error", "backend_error"]
 PreferenceOption = Literal["first", "second", "equal", "neither"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Message(_Strict):
+class Message(StrictModel):
     """One dialogue message."""
 
     role: Literal["seeker", "supporter"]
     content: str = Field(max_length=MAX_TEXT)
 
 
-class JudgeItem(_Strict):
+class JudgeItem(StrictModel):
     """One candidate to judge, with the dialogue before it."""
 
     id: str | None = Field(None, max_length=256, description="Echoed in the result; the item's index if absent.")
@@ -53,7 +50,7 @@ _EXAMPLE_ITEM: dict[str, Any] = {
 }
 
 
-class JudgeRequest(_Strict):
+class JudgeRequest(StrictModel):
     """``POST /v1/judge``."""
 
     model_config = ConfigDict(
@@ -67,7 +64,7 @@ class JudgeRequest(_Strict):
     items: list[JudgeItem] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
-class StepJudgmentOut(_Strict):
+class StepJudgmentOut(StrictModel):
     """The judge's answer about one step."""
 
     step: str
@@ -77,7 +74,7 @@ class StepJudgmentOut(_Strict):
     source: Literal["judge", "rule"] = Field(description="rule: the step was not written, so it counts wrong.")
 
 
-class PreferenceJudgmentOut(_Strict):
+class PreferenceJudgmentOut(StrictModel):
     """The judge's comparison of the reference (first) with the candidate's reply (second)."""
 
     option: PreferenceOption | None
@@ -85,7 +82,7 @@ class PreferenceJudgmentOut(_Strict):
     status: str
 
 
-class Judgments(_Strict):
+class Judgments(StrictModel):
     """What the judge wrote, parsed."""
 
     steps: list[StepJudgmentOut]
@@ -93,7 +90,7 @@ class Judgments(_Strict):
     raw: list[str] = Field(description="The judge's text for each turn, in order.")
 
 
-class Components(_Strict):
+class Components(StrictModel):
     """The reward's components (COMPEER's rules)."""
 
     steps: list[int] = Field(description="+1/-1 per step of the schema; empty in orm mode.")
@@ -102,7 +99,7 @@ class Components(_Strict):
     unparsed: int = Field(description="Judgments that could not be read (counted by the unparseable setting).")
 
 
-class ParsedStepOut(_Strict):
+class ParsedStepOut(StrictModel):
     """One step of the candidate as parsed."""
 
     text: str
@@ -110,7 +107,7 @@ class ParsedStepOut(_Strict):
     invalid: dict[str, str] = Field(description="Fields whose value is not allowed, with what was written.")
 
 
-class ParsedCandidateOut(_Strict):
+class ParsedCandidateOut(StrictModel):
     """The candidate as the parser read it."""
 
     steps: dict[str, ParsedStepOut]
@@ -119,7 +116,7 @@ class ParsedCandidateOut(_Strict):
     complete: bool
 
 
-class JudgeResult(_Strict):
+class JudgeResult(StrictModel):
     """The judgment of one item."""
 
     id: str
@@ -131,7 +128,7 @@ class JudgeResult(_Strict):
     errors: list[str]
 
 
-class Usage(_Strict):
+class Usage(StrictModel):
     """Work done for the request."""
 
     items: int
@@ -140,7 +137,7 @@ class Usage(_Strict):
     completion_tokens: int
 
 
-class JudgeResponse(_Strict):
+class JudgeResponse(StrictModel):
     """``POST /v1/judge`` answer."""
 
     results: list[JudgeResult]
@@ -149,23 +146,7 @@ class JudgeResponse(_Strict):
     usage: Usage
 
 
-class ModelCard(_Strict):
-    """One entry of ``/v1/models``."""
-
-    id: str
-    object: Literal["model"] = "model"
-    owned_by: str = "unifireward"
-    backend: str
-
-
-class ModelList(_Strict):
-    """``GET /v1/models``."""
-
-    object: Literal["list"] = "list"
-    data: list[ModelCard]
-
-
-class FieldOut(_Strict):
+class FieldOut(StrictModel):
     """A field a step must carry."""
 
     name: str
@@ -173,7 +154,7 @@ class FieldOut(_Strict):
     description: str
 
 
-class StepOut(_Strict):
+class StepOut(StrictModel):
     """A step of a schema."""
 
     name: str
@@ -182,7 +163,7 @@ class StepOut(_Strict):
     fields: list[FieldOut]
 
 
-class SchemaOut(_Strict):
+class SchemaOut(StrictModel):
     """A reasoning schema, with one complete example candidate."""
 
     name: str
@@ -192,16 +173,8 @@ class SchemaOut(_Strict):
     example: str
 
 
-class SchemaList(_Strict):
+class SchemaList(StrictModel):
     """``GET /v1/schemas``."""
 
     schemas: list[SchemaOut]
     template_version: str
-
-
-class Health(_Strict):
-    """``/health`` and ``/ready``."""
-
-    status: Literal["ok", "loading", "failed"]
-    backend: str
-    model: str

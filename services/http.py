@@ -50,6 +50,26 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+#: What each error status means, for the OpenAPI document of every route that can answer it.
+ERROR_DESCRIPTIONS = {
+    400: "Malformed JSON",
+    401: "Missing or wrong API key",
+    413: "Too many items or too large a body",
+    422: "Invalid request",
+    429: "Queue full; retry with backoff",
+    503: "Backend not ready",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: the envelope for each status (all of them when none are named)."""
+    return {
+        code: {"model": ErrorResponse, "description": text}
+        for code, text in ERROR_DESCRIPTIONS.items()
+        if not statuses or code in statuses
+    }
+
+
 def error_response(status: int, message: str, type_: str, code: str, param: str | None = None) -> JSONResponse:
     """Build the envelope response."""
     body = ErrorResponse(error=ErrorBody(message=message, type=type_, code=code, param=param))
