@@ -53,6 +53,7 @@ train-judge: install
 
 openapi: install
 	$(PY) -m reward_server.openapi > docs/openapi-reward.json
+	$(PY) -m embedder.openapi > docs/openapi-embedder.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

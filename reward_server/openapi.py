@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from reward_server.app import create_app
 from reward_server.backends.fake import FakeJudge
 from reward_server.settings import RewardSettings
-
-
-def openapi_document() -> dict[str, Any]:
-    """The document, independent of the backend and of the environment."""
-    app = create_app(RewardSettings(_env_file=None, backend="fake"), backend=FakeJudge())
-    return app.openapi()
+from services.service_app import render_openapi
 
 
 def render() -> str:
-    """The document as committed: sorted keys, two-space indent, final newline."""
-    return json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n"
+    """The document, independent of the backend and of the environment."""
+    return render_openapi(create_app(RewardSettings(_env_file=None, backend="fake"), backend=FakeJudge()))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from services.judge_protocol import TEMPLATE_VERSION
 from services.service_app import require_ready
 
 router = APIRouter()
-_ERRORS = error_responses()
+_ERRORS = error_responses(400, 401, 413, 422, 429, 503)
 
 
 def get_service(request: Request) -> JudgeService:

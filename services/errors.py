@@ -37,6 +37,14 @@ class InvalidRequestError(ServiceError):
     code = "invalid_value"
 
 
+class NotFoundError(ServiceError):
+    """The request names a model (or another resource) this service does not have."""
+
+    status = 404
+    type = "invalid_request_error"
+    code = "model_not_found"
+
+
 class RequestTooLargeError(ServiceError):
     """Too many items, or a body larger than the service accepts."""
 

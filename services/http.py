@@ -54,9 +54,11 @@ class ErrorResponse(BaseModel):
 ERROR_DESCRIPTIONS = {
     400: "Malformed JSON",
     401: "Missing or wrong API key",
+    404: "Unknown model",
     413: "Too many items or too large a body",
     422: "Invalid request",
     429: "Queue full; retry with backoff",
+    502: "The backend failed",
     503: "Backend not ready",
 }
 

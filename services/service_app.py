@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
@@ -148,3 +149,8 @@ def create_service_app(
     app.include_router(common_router)
     app.include_router(router)
     return app
+
+
+def render_openapi(app: FastAPI) -> str:
+    """An app's OpenAPI document as committed in ``docs/``: sorted keys, two-space indent, final newline."""
+    return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"

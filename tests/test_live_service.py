@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,39 +11,20 @@ import httpx
 import pytest
 
 from services.esc_schema import SCHEMAS
-from services.readiness import wait_until_ready
+from tests.support import free_port, running
 
 ESCONV_TEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "esconv" / "esconv_test.jsonl"
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "REWARD_HOST": "127.0.0.1", "REWARD_PORT": str(port), "REWARD_BACKEND": "classifier"}
-    env["HF_HUB_OFFLINE"] = "1"
-    log_path = tmp_path_factory.mktemp("reward-service") / "service.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "reward_server"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    port = free_port()
+    env = {"REWARD_HOST": "127.0.0.1", "REWARD_PORT": str(port), "REWARD_BACKEND": "classifier", "HF_HUB_OFFLINE": "1"}
     url = f"http://127.0.0.1:{port}"
-    try:
-        if not wait_until_ready(url, timeout_s=120, process=proc):
-            pytest.fail(f"the service did not become ready in 120 s:\n{log_path.read_text()}")
+    log = tmp_path_factory.mktemp("reward-service") / "service.log"
+    with running([sys.executable, "-m", "reward_server"], env, url, log):
         yield url
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 def _test_dialogue() -> tuple[list[dict[str, str]], str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,6 +15,7 @@ from reward_server.backends.fake import FakeJudge
 from reward_server.settings import RewardSettings
 from services.candidate_parser import parse_candidate
 from services.esc_schema import SCHEMAS
+from tests.support import error_of, in_process
 
 EXAMPLE = SCHEMAS["compeer"].example
 HISTORY = [
@@ -26,17 +27,11 @@ HISTORY = [
 ClientFactory = Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
-@contextlib.asynccontextmanager
-async def serve(backend: Any = None, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan running, behind an in-process client; waits until ready."""
-    app = create_app(RewardSettings(_env_file=None, backend="fake", **settings), backend=backend or FakeJudge())
-    transport = httpx.ASGITransport(app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        for _ in range(200):
-            if app.state.load_status != "loading":
-                break
-            await asyncio.sleep(0.01)
-        yield client
+def serve(backend: Any = None, **settings: Any) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
+    """The reward service on the fake judge, in-process and ready."""
+    return in_process(
+        create_app(RewardSettings(_env_file=None, backend="fake", **settings), backend=backend or FakeJudge())
+    )
 
 
 def marked(marker: str, candidate: str = EXAMPLE) -> str:
@@ -46,13 +41,6 @@ def marked(marker: str, candidate: str = EXAMPLE) -> str:
 
 def item(candidate: str = EXAMPLE, **extra: Any) -> dict[str, Any]:
     return {"history": HISTORY, "candidate": candidate, "reference": "Have you spoken to HR?", **extra}
-
-
-def error_of(response: httpx.Response) -> dict[str, Any]:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"message", "type", "code", "param"}
-    return dict(body["error"])
 
 
 async def test_judge_gives_verdicts_rationales_components_and_their_sum() -> None:

@@ -47,9 +47,10 @@ class ClassifierJudge:
         self._judge: object | None = None
 
     def _load(self) -> None:
-        from reward_server.judge_model.encoder import embed_texts, embedding_dimension, load_encoder
+        from reward_server.judge_model.encoder import embed_texts, load_encoder
         from reward_server.judge_model.heads import Artifact
         from reward_server.judge_model.judge import JudgeModel
+        from services.sentence_encoder import embedding_dimension
 
         artifact = Artifact.load(self.artifact_path)
         encoder = load_encoder(self.encoder, self.device)

@@ -48,8 +48,9 @@ def train_judge(
     """Train the classifier judge on ESConv train, tune it on valid, and write its artifact."""
     import torch
 
-    from reward_server.judge_model.encoder import CachedEmbedder, embedding_dimension, load_encoder
+    from reward_server.judge_model.encoder import CachedEmbedder, load_encoder
     from reward_server.judge_model.train import train_judge as run
+    from services.sentence_encoder import embedding_dimension
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.manual_seed(seed)

