@@ -6,19 +6,37 @@ from fastapi import FastAPI
 
 from reward_server.backends import make_backend
 from reward_server.backends.base import JudgeBackend
+from reward_server.group_serving import GroupRewardService
 from reward_server.routes import router
 from reward_server.serving import JudgeService
 from reward_server.settings import RewardSettings
+from services.clients import EmbedderClient
 from services.http import HttpMetrics
 from services.service_app import create_service_app
 
 
-def create_app(settings: RewardSettings | None = None, backend: JudgeBackend | None = None) -> FastAPI:
+def make_embedder_client(settings: RewardSettings) -> EmbedderClient | None:
+    """The embedding service's client the settings describe (None when no URL is set)."""
+    if settings.embedder_url is None:
+        return None
+    key = settings.embedder_api_key.get_secret_value() if settings.embedder_api_key else None
+    # Few quick retries: the whole call has a deadline, after which rewards go out unweighted.
+    return EmbedderClient(
+        settings.embedder_url, api_key=key, timeout_s=settings.embedder_timeout_s, retries=2, backoff_s=0.05
+    )
+
+
+def create_app(
+    settings: RewardSettings | None = None,
+    backend: JudgeBackend | None = None,
+    embedder: EmbedderClient | None = None,
+) -> FastAPI:
     """Build the reward service.
 
     Args:
         settings: the service's settings; read from ``REWARD_*`` when None.
         backend: a ready-made backend (tests); built from the settings when None.
+        embedder: a ready-made embedder client (tests); built from the settings when None.
 
     Returns:
         The app. Its lifespan starts the micro-batcher, loads the backend in the background (so
@@ -28,9 +46,16 @@ def create_app(settings: RewardSettings | None = None, backend: JudgeBackend | N
     backend = backend or make_backend(settings)
     http_metrics = HttpMetrics("unifireward")
     service = JudgeService(backend, settings, http_metrics.registry)
+    embedder = embedder or make_embedder_client(settings)
+    group_service = GroupRewardService(service, settings, embedder, http_metrics.registry)
 
     async def start() -> None:
         service.batcher.start()
+
+    async def stop() -> None:
+        await service.batcher.close()
+        if embedder is not None:
+            await embedder.aclose()
 
     app = create_service_app(
         title="UnifiReward",
@@ -40,7 +65,8 @@ def create_app(settings: RewardSettings | None = None, backend: JudgeBackend | N
         http_metrics=http_metrics,
         router=router,
         on_start=start,
-        on_stop=service.batcher.close,
+        on_stop=stop,
     )
     app.state.service = service
+    app.state.group_service = group_service
     return app

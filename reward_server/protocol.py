@@ -178,3 +178,105 @@ class SchemaList(StrictModel):
 
     schemas: list[SchemaOut]
     template_version: str
+
+
+RedundancyStatus = Literal["ok", "disabled", "embedder_unavailable", "embedder_error"]
+
+
+class RewardCandidate(StrictModel):
+    """One sampled output of the group."""
+
+    id: str | None = Field(None, max_length=256, description="Echoed in the result; the candidate's index if absent.")
+    candidate: str = Field(max_length=MAX_TEXT, description="The policy's output: reasoning steps, then response.")
+
+
+class RewardGroup(StrictModel):
+    """The outputs sampled for one dialogue (a GRPO group)."""
+
+    id: str | None = Field(None, max_length=256, description="Echoed in the result; the group's index if absent.")
+    history: list[Message] = Field(default_factory=list, max_length=MAX_MESSAGES)
+    reference: str | None = Field(
+        None, max_length=MAX_TEXT, description="Reference reply; required in unified and orm modes."
+    )
+    candidates: list[RewardCandidate | str] = Field(
+        min_length=1, max_length=MAX_ITEMS, description="The group's outputs, as texts or {id, candidate}."
+    )
+
+
+class RedundancyOptions(StrictModel):
+    """How redundancy reweights the group's rewards (COMPEER eq. 5-7); defaults from the service's settings."""
+
+    enabled: bool = Field(True, description="false: rewards are returned unweighted, with status disabled.")
+    variant: Literal["paper", "sign_aware"] | None = Field(
+        None, description="paper: r * weight (eq. 5 as printed); sign_aware: a negative reward is divided by it."
+    )
+    alpha: float | None = Field(None, ge=0, le=100, allow_inf_nan=False, description="Steepness of the length gate.")
+    beta: float | None = Field(None, ge=0, le=100_000, allow_inf_nan=False, description="Length where the gate is 1/2.")
+    length_unit: Literal["words", "tokens"] | None = Field(None, description="Reply length in words or tokens.")
+
+
+class RewardsRequest(StrictModel):
+    """``POST /v1/rewards``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "schema": "compeer",
+                    "mode": "unified",
+                    "groups": [
+                        {
+                            "id": "dialogue-7/round-3",
+                            "history": _EXAMPLE_ITEM["history"],
+                            "reference": _EXAMPLE_ITEM["reference"],
+                            "candidates": [SCHEMAS["compeer"].example, SCHEMAS["compeer"].example],
+                        }
+                    ],
+                    "redundancy": {"variant": "paper", "alpha": 0.5, "beta": 5},
+                }
+            ]
+        },
+    )
+
+    schema_name: SchemaName = Field("compeer", alias="schema", description="Reasoning schema of the candidates.")
+    mode: JudgeMode = Field("unified", description="unified: steps and reply; prm: steps only; orm: reply only.")
+    groups: list[RewardGroup] = Field(min_length=1, max_length=MAX_ITEMS)
+    redundancy: RedundancyOptions = Field(default_factory=RedundancyOptions)
+
+
+class CandidateReward(StrictModel):
+    """The reward of one output: raw (judged), its redundancy, and reweighted."""
+
+    id: str
+    reward: float | None = Field(description="The reweighted reward; the raw reward when redundancy is not ok.")
+    raw_reward: int | None = Field(description="The judged reward (the sum of the components); null on backend error.")
+    s_in: float | None = Field(description="Mean cosine to the group's other replies; null when not computed.")
+    s_hi: float | None = Field(description="Mean cosine to the history utterances; null when not computed.")
+    tau: float | None = Field(description="The group's length gate; null when not computed.")
+    weight: float | None = Field(description="1 / ((1 + tau s_in)(1 + tau s_hi)); null when not computed.")
+    redundancy: RedundancyStatus = Field(description="ok, or why the reward is unweighted.")
+    judge: JudgeResult = Field(description="The judgment, as /v1/judge gives it.")
+
+
+class GroupRewards(StrictModel):
+    """The rewards of one group."""
+
+    id: str
+    candidates: list[CandidateReward]
+    tau: float | None
+    mean_length: float | None
+    redundancy: RedundancyStatus
+    redundancy_error: str | None = Field(description="Why the embedder gave no redundancy, when it did not.")
+
+
+class RewardsResponse(StrictModel):
+    """``POST /v1/rewards`` answer."""
+
+    groups: list[GroupRewards]
+    model: str
+    embedder_model: str | None
+    template_version: str
+    variant: Literal["paper", "sign_aware"]
+    usage: Usage

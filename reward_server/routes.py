@@ -6,10 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
+from reward_server.group_serving import GroupRewardService
 from reward_server.protocol import (
     FieldOut,
     JudgeRequest,
     JudgeResponse,
+    RewardsRequest,
+    RewardsResponse,
     SchemaList,
     SchemaOut,
     StepOut,
@@ -32,6 +35,16 @@ def get_service(request: Request) -> JudgeService:
 
 
 ServiceDep = Annotated[JudgeService, Depends(get_service)]
+
+
+def get_group_service(request: Request) -> GroupRewardService:
+    """The group reward service, once the backend is loaded."""
+    require_ready(request)
+    service: GroupRewardService = request.app.state.group_service
+    return service
+
+
+GroupServiceDep = Annotated[GroupRewardService, Depends(get_group_service)]
 
 
 @router.get("/v1/schemas", response_model=SchemaList)
@@ -66,3 +79,13 @@ async def schemas() -> SchemaList:
 async def judge(body: JudgeRequest, service: ServiceDep) -> JudgeResponse:
     """Judge candidates: per-step verdicts, the reply preference, format completeness and the reward."""
     return await service.judge(body)
+
+
+@router.post("/v1/rewards", response_model=RewardsResponse, responses=_ERRORS)
+async def rewards(body: RewardsRequest, service: GroupServiceDep) -> RewardsResponse:
+    """Rewards of GRPO groups: each output judged, then reweighted by its redundancy (COMPEER eq. 5-7).
+
+    The reward service asks the embedding service for each group's redundancy while it judges. When
+    the embedder is down or slow, rewards come back unweighted with ``redundancy`` saying why.
+    """
+    return await service.rewards(body)

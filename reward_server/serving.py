@@ -11,10 +11,12 @@ from reward_server.backends.base import BackendError, JudgeBackend, JudgeReply
 from reward_server.protocol import (
     Components,
     JudgeItem,
+    JudgeMode,
     JudgeRequest,
     JudgeResponse,
     JudgeResult,
     Judgments,
+    Message,
     ParsedCandidateOut,
     ParsedStepOut,
     PreferenceJudgmentOut,
@@ -82,34 +84,44 @@ class JudgeService:
             return [JudgeReply(answers=[], error=str(exc)) for _ in tasks]
         return list(replies)
 
-    def _check_limits(self, request: JudgeRequest) -> None:
-        limits = self.settings
-        if len(request.items) > limits.max_items_per_request:
-            raise RequestTooLargeError(
-                f"{len(request.items)} items in one request; the limit is {limits.max_items_per_request}",
-                param="items",
+    def check_text(self, text: str, param: str) -> None:
+        """Refuse a text field over the length limit (422)."""
+        if len(text) > self.settings.max_field_chars:
+            raise InvalidRequestError(
+                f"{len(text)} characters; the limit is {self.settings.max_field_chars}",
+                param=param,
+                code="string_too_long",
             )
+
+    def check_dialogue(self, prefix: str, history: Sequence[Message], reference: str | None, mode: JudgeMode) -> None:
+        """Refuse a history over the limits (413, 422) or a missing reference in a mode that needs one (422)."""
+        if len(history) > self.settings.max_history_messages:
+            raise RequestTooLargeError(
+                f"{len(history)} history messages; the limit is {self.settings.max_history_messages}",
+                param=f"{prefix}.history",
+            )
+        for j, message in enumerate(history):
+            self.check_text(message.content, f"{prefix}.history.{j}.content")
+        self.check_text(reference or "", f"{prefix}.reference")
+        if mode != "prm" and reference is None:
+            raise InvalidRequestError(
+                f"mode {mode!r} compares the reply with a reference; this item has none",
+                param=f"{prefix}.reference",
+                code="missing_reference",
+            )
+
+    def check_item_count(self, count: int, param: str) -> None:
+        """Refuse more items than one request may hold (413)."""
+        if count > self.settings.max_items_per_request:
+            raise RequestTooLargeError(
+                f"{count} items in one request; the limit is {self.settings.max_items_per_request}", param=param
+            )
+
+    def _check_limits(self, request: JudgeRequest) -> None:
+        self.check_item_count(len(request.items), "items")
         for i, item in enumerate(request.items):
-            if len(item.history) > limits.max_history_messages:
-                raise RequestTooLargeError(
-                    f"{len(item.history)} history messages; the limit is {limits.max_history_messages}",
-                    param=f"items.{i}.history",
-                )
-            fields = [("candidate", item.candidate), ("reference", item.reference or "")]
-            fields += [(f"history.{j}.content", m.content) for j, m in enumerate(item.history)]
-            for name, text in fields:
-                if len(text) > limits.max_field_chars:
-                    raise InvalidRequestError(
-                        f"{len(text)} characters; the limit is {limits.max_field_chars}",
-                        param=f"items.{i}.{name}",
-                        code="string_too_long",
-                    )
-            if request.mode != "prm" and item.reference is None:
-                raise InvalidRequestError(
-                    f"mode {request.mode!r} compares the reply with a reference; this item has none",
-                    param=f"items.{i}.reference",
-                    code="missing_reference",
-                )
+            self.check_dialogue(f"items.{i}", item.history, item.reference, request.mode)
+            self.check_text(item.candidate, f"items.{i}.candidate")
 
     async def judge(self, request: JudgeRequest) -> JudgeResponse:
         """Judge every item of the request.

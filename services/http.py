@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import secrets
 import time
@@ -27,11 +26,10 @@ from pydantic import BaseModel, SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.errors import AuthenticationError, RequestTooLargeError, ServiceError
+from services.request_context import REQUEST_ID_HEADER, request_id_var
 
 logger = logging.getLogger(__name__)
 
-REQUEST_ID_HEADER = "X-Request-Id"
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
 
 
