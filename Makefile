@@ -9,6 +9,8 @@ ESCONV ?= ../shared/data/esconv
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 export REWARD_HOST ?= 127.0.0.1
 export REWARD_PORT ?= 8000
+export EMBEDDER_HOST ?= 127.0.0.1
+export EMBEDDER_PORT ?= 8001
 
 .PHONY: run test lint format install install-dev train-judge eval-judge openapi clean
 
@@ -29,11 +31,13 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# Both services on loopback: the embedder (8001) and the reward service (8000), stopped together by Ctrl-C.
 run: install
-	@echo "Reward service on http://$(REWARD_HOST):$(REWARD_PORT) (backend: $${REWARD_BACKEND:-classifier})."
-	@echo "Try:  curl -s http://$(REWARD_HOST):$(REWARD_PORT)/v1/schemas"
-	@echo "      curl -s http://$(REWARD_HOST):$(REWARD_PORT)/v1/judge -H 'content-type: application/json' -d @docs/examples/judge-request.json"
-	HF_HUB_OFFLINE=1 $(PY) -m reward_server
+	@echo "Reward service on http://$(REWARD_HOST):$(REWARD_PORT) (backend: $${REWARD_BACKEND:-classifier}), embedder on http://$(EMBEDDER_HOST):$(EMBEDDER_PORT)."
+	@echo "Try:  curl -s http://$(REWARD_HOST):$(REWARD_PORT)/v1/judge -H 'content-type: application/json' -d @docs/examples/judge-request.json"
+	@echo "      curl -s http://$(REWARD_HOST):$(REWARD_PORT)/v1/rewards -H 'content-type: application/json' -d @docs/examples/rewards-request.json"
+	@echo "      curl -s http://$(EMBEDDER_HOST):$(EMBEDDER_PORT)/v1/embeddings -H 'content-type: application/json' -d '{\"input\": [\"I hear you.\"]}'"
+	HF_HUB_OFFLINE=1 $(VENV)/bin/unifireward up
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

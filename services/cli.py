@@ -23,6 +23,30 @@ def serve() -> None:
     main()
 
 
+@app.command("serve-embedder")
+def serve_embedder() -> None:
+    """Start the embedding service (settings from ``EMBEDDER_*`` environment variables)."""
+    from embedder.__main__ import main
+
+    main()
+
+
+@app.command("up")
+def up(
+    ready_timeout: float = typer.Option(300.0, help="Seconds each service may take to load."),
+) -> None:
+    """Start the embedder and the reward service together on this host; Ctrl-C stops both."""
+    from services.http import configure_logging
+    from services.supervisor import run
+
+    configure_logging("info")
+    raise typer.Exit(run(ready_timeout_s=ready_timeout))
+
+
 data_app.command("esconv-cer")(esconv_cer)
 app.command("train-judge")(train_judge)
 app.command("eval-judge")(eval_judge)
+
+
+if __name__ == "__main__":
+    app()

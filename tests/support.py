@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,14 @@ from services.readiness import wait_until_ready
 
 
 @contextlib.asynccontextmanager
-async def in_process(app: FastAPI, base_url: str = "http://t") -> AsyncIterator[httpx.AsyncClient]:
+async def in_process(
+    app: FastAPI, base_url: str = "http://t", load_timeout_s: float = 120.0
+) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan running, behind an in-process client; waits until the backend loaded."""
     transport = httpx.ASGITransport(app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url=base_url) as client:
-        for _ in range(500):
-            if app.state.load_status != "loading":
-                break
+        deadline = time.monotonic() + load_timeout_s
+        while app.state.load_status == "loading" and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         yield client
 
