@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import FrameType
 
+from services.processes import stop_processes
 from services.readiness import wait_until_ready
 
 logger = logging.getLogger(__name__)
@@ -56,19 +57,6 @@ def plan(env: Mapping[str, str]) -> tuple[list[ServiceSpec], dict[str, str]]:
     reward = ServiceSpec("reward service", "reward_server", _url(env, "REWARD_", 8000))
     child_env = {**env, "REWARD_EMBEDDER_URL": env.get("REWARD_EMBEDDER_URL", embedder.url)}
     return [embedder, reward], child_env
-
-
-def _stop(procs: list[subprocess.Popen[bytes]], grace_s: float) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    for proc in procs:
-        try:
-            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def run(env: Mapping[str, str] | None = None, ready_timeout_s: float = 300.0, grace_s: float = 20.0) -> int:
@@ -113,6 +101,6 @@ def run(env: Mapping[str, str] | None = None, ready_timeout_s: float = 300.0, gr
             time.sleep(0.2)
         return 0
     finally:
-        _stop(procs, grace_s)
+        stop_processes(procs, grace_s)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

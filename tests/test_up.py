@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from services.readiness import wait_until_ready
-from tests.support import free_port, stop
+from tests.support import free_port, stop_processes
 
 pytestmark = pytest.mark.slow
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
@@ -51,7 +51,7 @@ def test_up_serves_both_services_and_stops_them_together(tmp_path: Path) -> None
             os.kill(proc.pid, signal.SIGTERM)
             assert proc.wait(timeout=60) == 0
         finally:
-            stop(proc)
+            stop_processes([proc])
     for url in (embedder, reward):
         with pytest.raises(httpx.TransportError):
             httpx.get(f"{url}/health", timeout=2)
