@@ -31,6 +31,11 @@ class EmbedderSettings(ServiceSettings):
     device: str = Field("cpu", description="Torch device (cpu, cuda, cuda:1...).")
     max_seq_length: int = Field(256, ge=8, le=8192, description="Tokens per text; longer texts are truncated.")
     max_batch_size: int = Field(128, ge=1, description="Most texts the micro-batcher gives the model at once.")
+    encode_batch_size: int = Field(
+        32,
+        ge=1,
+        description="Texts per forward pass within a batch; texts are sorted by length first, so little padding.",
+    )
     max_batch_tokens: int = Field(
         16_384, ge=8, description="Token budget of a batch (texts vary in length; a batch always takes one request)."
     )

@@ -19,4 +19,5 @@ def make_backend(settings: EmbedderSettings) -> EmbeddingBackend:
         served_model_name=settings.served_model_name,
         device=settings.device,
         max_seq_length=settings.max_seq_length,
+        encode_batch_size=settings.encode_batch_size,
     )

@@ -24,6 +24,8 @@ class SentenceTransformersEmbedder:
         served_model_name: model id in responses; the model folder's name when None.
         device: torch device.
         max_seq_length: tokens per text.
+        encode_batch_size: texts per forward pass; sentence-transformers sorts a batch by length and
+            cuts it into passes of this size, so short texts are not padded to the longest.
     """
 
     name = "sentence-transformers"
@@ -34,11 +36,13 @@ class SentenceTransformersEmbedder:
         served_model_name: str | None = None,
         device: str = "cpu",
         max_seq_length: int = 256,
+        encode_batch_size: int = 32,
     ) -> None:
         self.path = model
         self.model = served_model_name or (Path(model).name if model else "all-MiniLM-L6-v2")
         self.device = device
         self.max_seq_length = max_seq_length
+        self.encode_batch_size = encode_batch_size
         self.dimensions = 0
         self._st: Any = None
 
@@ -70,7 +74,7 @@ class SentenceTransformersEmbedder:
     def _encode(self, texts: list[str]) -> FloatArray:
         vectors = self._st.encode(
             texts,
-            batch_size=len(texts),
+            batch_size=self.encode_batch_size,
             convert_to_numpy=True,
             normalize_embeddings=True,
             show_progress_bar=False,

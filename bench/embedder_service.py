@@ -1,0 +1,160 @@
+"""The embedding service, measured side by side in one run on ESConv test utterances.
+
+Three comparisons, each as a ratio of two measurements interleaved in the same run (the machine is
+shared and noisy; absolute figures move, ratios much less):
+
+- ``throughput``: texts/s of ``POST /v1/embeddings`` with requests of ``b`` texts sent one at a time,
+  over texts/s of sentence-transformers in this process encoding the same texts ``b`` at a time
+  (``model.encode(chunk)``), for each ``b`` of ``--batch-sizes``.
+- ``micro_batching``: ``--clients`` concurrent clients each sending requests of 8 texts, over the
+  same requests sent one at a time (the micro-batcher merges concurrent requests).
+- ``history_cache``: latency of ``POST /v1/redundancy`` for a group of 16 replies with a
+  40-utterance history, on a service whose history cache holds the history (every sibling sample and
+  every later turn of a dialogue sends it again) over a service with the cache off.
+
+    .venv/bin/python bench/embedder_service.py --texts 512 --repeats 3
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+
+from services.esconv import dialogue_messages, load_split, split_path
+from services.processes import free_port, running
+from services.sentence_encoder import load_sentence_model
+
+ESCONV = Path(__file__).resolve().parents[2] / "shared" / "data" / "esconv"
+
+
+def _dialogues() -> list[list[str]]:
+    return [[m.content for m in dialogue_messages(d)] for d in load_split(split_path(ESCONV, "test"))]
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+async def _post_all(url: str, path: str, bodies: list[dict[str, Any]], clients: int) -> None:
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+        queue = list(reversed(bodies))
+
+        async def worker() -> None:
+            while queue:
+                response = await client.post(path, json=queue.pop())
+                response.raise_for_status()
+
+        await asyncio.gather(*[worker() for _ in range(clients)])
+
+
+def _post(url: str, path: str, bodies: list[dict[str, Any]], clients: int = 1) -> float:
+    """Seconds to send ``bodies`` with ``clients`` requests in flight."""
+    return _timed(lambda: asyncio.run(_post_all(url, path, bodies, clients)))
+
+
+def _chunks(texts: list[str], size: int) -> list[list[str]]:
+    return [texts[i : i + size] for i in range(0, len(texts), size)]
+
+
+def throughput(url: str, model: Any, texts: list[str], batch_sizes: list[int], repeats: int) -> dict[str, Any]:
+    """Service texts/s over in-process texts/s, per request size (medians of ``repeats``)."""
+    service: dict[int, list[float]] = {b: [] for b in batch_sizes}
+    local: dict[int, list[float]] = {b: [] for b in batch_sizes}
+    for _ in range(repeats):
+        for b in batch_sizes:
+            chunks = _chunks(texts, b)
+            service[b].append(len(texts) / _post(url, "/v1/embeddings", [{"input": c} for c in chunks]))
+            local[b].append(len(texts) / _timed(lambda cs=chunks: [model.encode(c) for c in cs]))
+    return {
+        str(b): {
+            "service_texts_per_s": round(statistics.median(service[b]), 1),
+            "in_process_texts_per_s": round(statistics.median(local[b]), 1),
+            "ratio": round(statistics.median(service[b]) / statistics.median(local[b]), 3),
+        }
+        for b in batch_sizes
+    }
+
+
+def micro_batching(url: str, texts: list[str], clients: int, repeats: int) -> dict[str, Any]:
+    """Concurrent over one-at-a-time texts/s for requests of 8 texts."""
+    bodies = [{"input": c} for c in _chunks(texts, 8)]
+    concurrent, sequential = [], []
+    for _ in range(repeats):
+        sequential.append(len(texts) / _post(url, "/v1/embeddings", bodies, 1))
+        concurrent.append(len(texts) / _post(url, "/v1/embeddings", bodies, clients))
+    return {
+        "clients": clients,
+        "texts_per_request": 8,
+        "sequential_texts_per_s": round(statistics.median(sequential), 1),
+        "concurrent_texts_per_s": round(statistics.median(concurrent), 1),
+        "ratio": round(statistics.median(concurrent) / statistics.median(sequential), 3),
+    }
+
+
+def history_cache(cached_url: str, uncached_url: str, dialogues: list[list[str]], requests: int) -> dict[str, Any]:
+    """Redundancy latency with the history cached over uncached (G = 16, |H| = 40)."""
+    pool = [u for d in dialogues for u in d]
+    histories = [pool[i * 40 : (i + 1) * 40] for i in range(4)]
+    bodies = [
+        {"groups": [{"candidates": pool[5000 + 16 * i : 5000 + 16 * (i + 1)], "history": histories[i % 4]}]}
+        for i in range(requests)
+    ]
+    _post(cached_url, "/v1/redundancy", bodies[:4])  # the cache holds the four histories from here on
+    _post(uncached_url, "/v1/redundancy", bodies[:4])
+    cached, uncached = [], []
+    for body in bodies:
+        uncached.append(_post(uncached_url, "/v1/redundancy", [body]))
+        cached.append(_post(cached_url, "/v1/redundancy", [body]))
+    return {
+        "group_size": 16,
+        "history_utterances": 40,
+        "cached_ms": round(1000 * statistics.median(cached), 1),
+        "uncached_ms": round(1000 * statistics.median(uncached), 1),
+        "ratio": round(statistics.median(cached) / statistics.median(uncached), 3),
+    }
+
+
+def main(
+    texts: int = typer.Option(512, help="ESConv utterances per throughput measurement."),
+    batch_sizes: str = typer.Option("1,8,32,128", help="Texts per request, comma-separated."),
+    clients: int = typer.Option(32, help="Concurrent clients of the micro-batching comparison."),
+    repeats: int = typer.Option(3, help="Interleaved repetitions; medians are reported."),
+    cache_requests: int = typer.Option(24, help="Redundancy requests per side of the cache comparison."),
+) -> None:
+    """Run the three comparisons and print them as JSON."""
+    dialogues = _dialogues()
+    sample = [u for d in dialogues for u in d][:texts]
+    ports = free_port(), free_port()
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
+    base = {"HF_HUB_OFFLINE": "1", "EMBEDDER_HOST": "127.0.0.1", "EMBEDDER_LOG_LEVEL": "warning"}
+    args = [sys.executable, "-m", "embedder"]
+    with (
+        running(args, {**base, "EMBEDDER_PORT": str(ports[0])}, urls[0]),
+        running(args, {**base, "EMBEDDER_PORT": str(ports[1]), "EMBEDDER_HISTORY_CACHE_SIZE": "0"}, urls[1]),
+    ):
+        model = load_sentence_model(max_seq_length=256)
+        model.encode(sample[:32])
+        _post(urls[0], "/v1/embeddings", [{"input": sample[:32]}])  # warm-up
+        result = {
+            "texts": len(sample),
+            "throughput": throughput(urls[0], model, sample, [int(b) for b in batch_sizes.split(",")], repeats),
+            "micro_batching": micro_batching(urls[0], sample, clients, repeats),
+            "history_cache": history_cache(urls[0], urls[1], dialogues, cache_requests),
+        }
+    typer.echo(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    typer.run(main)
