@@ -31,6 +31,12 @@ class EmbedderSettings(ServiceSettings):
     device: str = Field("cpu", description="Torch device (cpu, cuda, cuda:1...).")
     max_seq_length: int = Field(256, ge=8, le=8192, description="Tokens per text; longer texts are truncated.")
     max_batch_size: int = Field(128, ge=1, description="Most texts the micro-batcher gives the model at once.")
+    batch_wait_ms: float = Field(
+        0.0,
+        ge=0,
+        description="How long a batch waits for more work after its first text; 0: none (work that queues "
+        "while the model is busy still joins the next batch).",
+    )
     encode_batch_size: int = Field(
         32,
         ge=1,

@@ -3,7 +3,9 @@
 Requests put ``(items, future)`` entries on an asyncio queue; one consumer takes entries until the
 batch is full (``max_batch_size`` items, or ``max_batch_cost`` if a cost function is given, e.g. a
 token budget) or ``max_wait_s`` has passed since the first entry arrived, skips entries whose request
-was cancelled, and hands the batch to an async handler. Blocking model work belongs in the handler's
+was cancelled, and hands the batch to an async handler. Work that queues while the handler is busy
+joins the next batch as soon as the handler is free, without waiting (continuous batching), so even
+``max_wait_s = 0`` gathers concurrent requests under load and adds no latency to a lone request. Blocking model work belongs in the handler's
 executor (``asyncio.to_thread``), never on the event loop. A full queue refuses new work at once with
 :class:`QueueFullError` (HTTP 429), like TEI's queue and infinity's batch handler.
 """
@@ -158,15 +160,20 @@ class MicroBatcher(Generic[T, R]):
         return [result for part in parts for result in part]
 
     async def _next_live(self, timeout: float | None) -> _Entry[T, R] | None:
-        """The next entry whose request still waits; None when ``timeout`` passes first."""
+        """The next entry whose request still waits; None when ``timeout`` passes first (at once for 0)."""
         while True:
             if self._held is not None:
                 entry, self._held = self._held, None
             elif timeout is None:
                 entry = await self._queue.get()
+            elif timeout <= 0 or not self._queue.empty():
+                try:
+                    entry = self._queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return None
             else:
                 try:
-                    entry = await asyncio.wait_for(self._queue.get(), max(timeout, 0.0))
+                    entry = await asyncio.wait_for(self._queue.get(), timeout)
                 except TimeoutError:
                     return None
             if entry.future.done():  # cancelled by its request: skip the work
@@ -174,30 +181,39 @@ class MicroBatcher(Generic[T, R]):
                 continue
             return entry
 
+    def _fits(self, size: int, cost: int, entry: _Entry[T, R]) -> bool:
+        too_big = size + len(entry.items) > self.max_batch_size
+        over_budget = self.max_batch_cost is not None and cost + entry.cost > self.max_batch_cost
+        return not (too_big or over_budget)
+
+    async def _fill(self, batch: list[_Entry[T, R]], deadline: float) -> None:
+        """Add entries to ``batch`` until it is full or ``deadline`` passes (entries already queued
+        join even after the deadline)."""
+        size, cost = sum(len(e.items) for e in batch), sum(e.cost for e in batch)
+        while size < self.max_batch_size:
+            entry = await self._next_live(deadline - time.monotonic())
+            if entry is None:
+                return
+            if not self._fits(size, cost, entry):
+                self._held = entry  # starts the next batch
+                return
+            batch.append(entry)
+            size, cost = size + len(entry.items), cost + entry.cost
+
     async def _collect(self) -> list[_Entry[T, R]]:
         """Gather the next batch in ``self._forming``, where :meth:`close` can find it."""
         first = await self._next_live(None)
         assert first is not None
         self._forming = batch = [first]
-        size, cost = len(first.items), first.cost
-        deadline = time.monotonic() + self.max_wait_s
-        while size < self.max_batch_size:
-            entry = await self._next_live(deadline - time.monotonic())
-            if entry is None:
-                break
-            too_big = size + len(entry.items) > self.max_batch_size
-            over_budget = self.max_batch_cost is not None and cost + entry.cost > self.max_batch_cost
-            if too_big or over_budget:
-                self._held = entry  # starts the next batch
-                break
-            batch.append(entry)
-            size, cost = size + len(entry.items), cost + entry.cost
+        await self._fill(batch, time.monotonic() + self.max_wait_s)
         return batch
 
     async def _consume(self) -> None:
         while True:
             batch = await self._collect()
             await self._slots.acquire()  # items stay counted as queued until their batch runs
+            # While the previous batch ran, more work may have queued: it joins now, without waiting.
+            await self._fill(batch, 0.0)
             self._forming = []
             self._queued_items -= sum(len(e.items) for e in batch)
             task = asyncio.get_running_loop().create_task(self._run(batch))

@@ -172,3 +172,27 @@ def test_rejects_bad_limits() -> None:
 
     with pytest.raises(ValueError):
         MicroBatcher(h, max_batch_size=0)
+
+
+async def test_no_wait_still_takes_what_is_already_queued() -> None:
+    rec = Recorder()
+    async with running(MicroBatcher(rec, max_batch_size=8, max_wait_s=0.0)) as b:
+        results = await asyncio.gather(b.submit([1]), b.submit([2]), b.submit([3]))
+    assert results == [[10], [20], [30]]
+    assert rec.batches == [[1, 2, 3]]  # queued in the same loop iteration: one batch
+
+
+async def test_work_queued_while_the_handler_is_busy_joins_the_next_batch_at_once() -> None:
+    rec = Recorder()
+    rec.gate.clear()
+    async with running(MicroBatcher(rec, max_batch_size=8, max_wait_s=0.0, cost=lambda i: i, max_batch_cost=12)) as b:
+        first = asyncio.create_task(b.submit([1]))
+        await rec.entered.wait()  # the handler holds [1]
+        later = []
+        for i in (2, 3, 4, 5):  # one by one: the batch after [1] is formed before the others arrive
+            later.append(asyncio.create_task(b.submit([i])))
+            await asyncio.sleep(0.01)
+        rec.gate.set()
+        assert await first == [10]
+        assert [await t for t in later] == [[20], [30], [40], [50]]
+    assert rec.batches == [[1], [2, 3, 4], [5]]  # topped up to the cost budget (2+3+4 <= 12 < 2+3+4+5)
