@@ -13,6 +13,9 @@ shared and noisy; absolute figures move, ratios much less):
   every later turn of a dialogue sends it again) over a service with the cache off.
 
     .venv/bin/python bench/embedder_service.py --texts 512 --repeats 3
+
+With ``--infinity-url`` the throughput table also measures an infinity-emb server on the same
+requests (start it yourself; the recipe is in docs/embedder.md).
 """
 
 from __future__ import annotations
@@ -68,23 +71,34 @@ def _chunks(texts: list[str], size: int) -> list[list[str]]:
     return [texts[i : i + size] for i in range(0, len(texts), size)]
 
 
-def throughput(url: str, model: Any, texts: list[str], batch_sizes: list[int], repeats: int) -> dict[str, Any]:
-    """Service texts/s over in-process texts/s, per request size (medians of ``repeats``)."""
+def throughput(
+    url: str, model: Any, texts: list[str], batch_sizes: list[int], repeats: int, infinity: tuple[str, str] | None
+) -> dict[str, Any]:
+    """Service texts/s over in-process texts/s, per request size (medians of ``repeats``); with
+    ``infinity`` (its URL and model name), infinity's texts/s on the same requests too."""
     service: dict[int, list[float]] = {b: [] for b in batch_sizes}
     local: dict[int, list[float]] = {b: [] for b in batch_sizes}
+    other: dict[int, list[float]] = {b: [] for b in batch_sizes}
     for _ in range(repeats):
         for b in batch_sizes:
             chunks = _chunks(texts, b)
             service[b].append(len(texts) / _post(url, "/v1/embeddings", [{"input": c} for c in chunks]))
             local[b].append(len(texts) / _timed(lambda cs=chunks: [model.encode(c) for c in cs]))
-    return {
-        str(b): {
-            "service_texts_per_s": round(statistics.median(service[b]), 1),
-            "in_process_texts_per_s": round(statistics.median(local[b]), 1),
-            "ratio": round(statistics.median(service[b]) / statistics.median(local[b]), 3),
+            if infinity is not None:
+                bodies = [{"input": c, "model": infinity[1]} for c in chunks]
+                other[b].append(len(texts) / _post(infinity[0], "/embeddings", bodies))
+    result: dict[str, Any] = {}
+    for b in batch_sizes:
+        ours, theirs = statistics.median(service[b]), statistics.median(local[b])
+        result[str(b)] = {
+            "service_texts_per_s": round(ours, 1),
+            "in_process_texts_per_s": round(theirs, 1),
+            "ratio": round(ours / theirs, 3),
         }
-        for b in batch_sizes
-    }
+        if infinity is not None:
+            inf = statistics.median(other[b])
+            result[str(b)] |= {"infinity_texts_per_s": round(inf, 1), "service_over_infinity": round(ours / inf, 3)}
+    return result
 
 
 def micro_batching(url: str, texts: list[str], clients: int, repeats: int) -> dict[str, Any]:
@@ -132,6 +146,8 @@ def main(
     clients: int = typer.Option(32, help="Concurrent clients of the micro-batching comparison."),
     repeats: int = typer.Option(3, help="Interleaved repetitions; medians are reported."),
     cache_requests: int = typer.Option(24, help="Redundancy requests per side of the cache comparison."),
+    infinity_url: str = typer.Option("", help="An infinity-emb server to compare with (see docs/embedder.md)."),
+    infinity_model: str = typer.Option("minilm", help="The model name that infinity server serves."),
 ) -> None:
     """Run the three comparisons and print them as JSON."""
     dialogues = _dialogues()
@@ -149,7 +165,14 @@ def main(
         _post(urls[0], "/v1/embeddings", [{"input": sample[:32]}])  # warm-up
         result = {
             "texts": len(sample),
-            "throughput": throughput(urls[0], model, sample, [int(b) for b in batch_sizes.split(",")], repeats),
+            "throughput": throughput(
+                urls[0],
+                model,
+                sample,
+                [int(b) for b in batch_sizes.split(",")],
+                repeats,
+                (infinity_url, infinity_model) if infinity_url else None,
+            ),
             "micro_batching": micro_batching(urls[0], sample, clients, repeats),
             "history_cache": history_cache(urls[0], urls[1], dialogues, cache_requests),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -63,3 +64,18 @@ async def test_redundancy_on_real_replies(client: httpx.AsyncClient) -> None:
     copied = {"groups": [{"candidates": [history[0], reply], "history": history}]}
     (scored,) = (await client.post("/v1/redundancy", json=copied)).json()["groups"]
     assert scored["s_hi"][0] > scored["s_hi"][1]  # repeating the history is redundant too
+
+
+async def test_counting_tokens_while_encoding_leaves_the_batch_intact() -> None:
+    backend = SentenceTransformersEmbedder()
+    await backend.start()
+    dialogues = [json.loads(line)["dialog"] for line in ESCONV_TEST.read_text().splitlines()[:12]]
+    texts = [turn["text"] for dialog in dialogues for turn in dialog][:256]
+    encoding = asyncio.create_task(backend.embed(texts))
+    while not encoding.done():  # what the event loop does for new requests while a batch encodes
+        backend.count_tokens(texts[::-1][:8])
+        backend.reply_tokens(texts[:3])
+        await asyncio.sleep(0)
+    vectors = await encoding
+    assert vectors.shape == (256, 384)
+    await backend.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,30 +46,34 @@ class SentenceTransformersEmbedder:
         self.encode_batch_size = encode_batch_size
         self.dimensions = 0
         self._st: Any = None
+        self._counter: Any = None
 
     async def start(self) -> None:
         """Load the model in a worker thread and encode one text to warm it up."""
         self._st = await asyncio.to_thread(load_sentence_model, self.path, self.device, self.max_seq_length)
+        # A fast tokenizer carries padding and truncation state: counting tokens on the event loop with the
+        # instance that encodes in the worker thread corrupts batches ("expected sequence of length ...").
+        self._counter = copy.deepcopy(self._st.tokenizer)
         self.max_seq_length = int(self._st.max_seq_length)
         self.dimensions = embedding_dimension(self._st)
         await self.embed(["warming up"])
 
     async def close(self) -> None:
         """Drop the model."""
-        self._st = None
+        self._st = self._counter = None
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens the model reads per text (special tokens included, truncated)."""
         if not texts:
             return []
-        ids = self._st.tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)["input_ids"]
+        ids = self._counter(list(texts), truncation=True, max_length=self.max_seq_length)["input_ids"]
         return [len(x) for x in ids]
 
     def reply_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text without special tokens or truncation."""
         if not texts:
             return []
-        ids = self._st.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+        ids = self._counter(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         return [len(x) for x in ids]
 
     def _encode(self, texts: list[str]) -> FloatArray:
