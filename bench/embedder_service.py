@@ -15,7 +15,9 @@ shared and noisy; absolute figures move, ratios much less):
     .venv/bin/python bench/embedder_service.py --texts 512 --repeats 3
 
 With ``--infinity-url`` the throughput table also measures an infinity-emb server on the same
-requests (start it yourself; the recipe is in docs/embedder.md).
+requests (start it yourself with the same ``OMP_NUM_THREADS``; the recipe is in docs/embedder.md).
+Every side runs ``--threads`` torch threads (1 by default: on two shared cores, two threads swing
+by 10x whenever another process takes a core).
 """
 
 from __future__ import annotations
@@ -148,13 +150,24 @@ def main(
     cache_requests: int = typer.Option(24, help="Redundancy requests per side of the cache comparison."),
     infinity_url: str = typer.Option("", help="An infinity-emb server to compare with (see docs/embedder.md)."),
     infinity_model: str = typer.Option("minilm", help="The model name that infinity server serves."),
+    threads: int = typer.Option(
+        1, help="Torch threads of every side (2 threads on 2 shared cores swing wildly when a core is busy)."
+    ),
 ) -> None:
     """Run the three comparisons and print them as JSON."""
+    import torch
+
+    torch.set_num_threads(threads)
     dialogues = _dialogues()
     sample = [u for d in dialogues for u in d][:texts]
     ports = free_port(), free_port()
     urls = [f"http://127.0.0.1:{p}" for p in ports]
-    base = {"HF_HUB_OFFLINE": "1", "EMBEDDER_HOST": "127.0.0.1", "EMBEDDER_LOG_LEVEL": "warning"}
+    base = {
+        "HF_HUB_OFFLINE": "1",
+        "EMBEDDER_HOST": "127.0.0.1",
+        "EMBEDDER_LOG_LEVEL": "warning",
+        "OMP_NUM_THREADS": str(threads),
+    }
     args = [sys.executable, "-m", "embedder"]
     with (
         running(args, {**base, "EMBEDDER_PORT": str(ports[0])}, urls[0]),
@@ -165,6 +178,7 @@ def main(
         _post(urls[0], "/v1/embeddings", [{"input": sample[:32]}])  # warm-up
         result = {
             "texts": len(sample),
+            "threads": threads,
             "throughput": throughput(
                 urls[0],
                 model,

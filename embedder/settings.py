@@ -38,7 +38,7 @@ class EmbedderSettings(ServiceSettings):
         "while the model is busy still joins the next batch).",
     )
     encode_batch_size: int = Field(
-        32,
+        16,
         ge=1,
         description="Texts per forward pass within a batch; texts are sorted by length first, so little padding.",
     )

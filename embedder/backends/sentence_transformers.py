@@ -37,7 +37,7 @@ class SentenceTransformersEmbedder:
         served_model_name: str | None = None,
         device: str = "cpu",
         max_seq_length: int = 256,
-        encode_batch_size: int = 32,
+        encode_batch_size: int = 16,
     ) -> None:
         self.path = model
         self.model = served_model_name or (Path(model).name if model else "all-MiniLM-L6-v2")
