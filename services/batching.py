@@ -5,9 +5,10 @@ batch is full (``max_batch_size`` items, or ``max_batch_cost`` if a cost functio
 token budget) or ``max_wait_s`` has passed since the first entry arrived, skips entries whose request
 was cancelled, and hands the batch to an async handler. Work that queues while the handler is busy
 joins the next batch as soon as the handler is free, without waiting (continuous batching), so even
-``max_wait_s = 0`` gathers concurrent requests under load and adds no latency to a lone request. Blocking model work belongs in the handler's
-executor (``asyncio.to_thread``), never on the event loop. A full queue refuses new work at once with
-:class:`QueueFullError` (HTTP 429), like TEI's queue and infinity's batch handler.
+``max_wait_s = 0`` gathers concurrent requests under load and adds no latency to a lone request.
+Blocking model work belongs in the handler's executor (``asyncio.to_thread``), never on the event
+loop. A full queue refuses new work at once with :class:`QueueFullError` (HTTP 429), like TEI's
+queue and infinity's batch handler.
 """
 
 from __future__ import annotations
