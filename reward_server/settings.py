@@ -61,8 +61,11 @@ class RewardSettings(ServiceSettings):
         description="Most tokens per judge turn. Default: enough for the longest structured judgment "
         "(4 per rationale character + 32); with structured outputs it may not be lower.",
     )
-    max_concurrent_batches: int = Field(
-        8, ge=1, description="Batches a generative backend runs at once (its engine schedules them together)."
+    judge_concurrency: int = Field(
+        256,
+        ge=1,
+        description="Candidates a generative backend (vllm, openai) judges at once, each its own conversation; "
+        "the engine batches their turns continuously.",
     )
 
     # vllm backend: engine settings.
@@ -77,6 +80,12 @@ class RewardSettings(ServiceSettings):
     dtype: str = Field("auto", description="Weights' dtype for vLLM: auto, bfloat16, float16, float32.")
     enable_prefix_caching: bool = Field(
         True, description="Reuse the KV cache of shared prefixes (the dialogue across a candidate's turns)."
+    )
+    block_size: int | None = Field(
+        None,
+        ge=1,
+        description="KV cache block size in tokens; prefix caching reuses whole blocks, so smaller blocks reuse "
+        "more of each turn. Default vLLM's (16 on GPU, 128 on CPU).",
     )
     enforce_eager: bool = Field(False, description="Skip CUDA graphs and compilation (faster start, slower run).")
     max_num_seqs: int | None = Field(None, ge=1, description="Most sequences per engine step; default vLLM's.")

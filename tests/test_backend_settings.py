@@ -75,9 +75,11 @@ def test_openai_key_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_backends_are_built_without_importing_vllm() -> None:
-    vllm_judge = make_backend(settings(backend="vllm", model="/models/judge", max_concurrent_batches=4))
+    vllm_judge = make_backend(settings(backend="vllm", model="/models/judge", judge_concurrency=4))
     openai_judge = make_backend(settings(backend="openai", model="judge", openai_base_url="http://judge/v1/"))
-    assert isinstance(vllm_judge, VLLMJudge) and vllm_judge.max_concurrent_batches == 4
+    assert (
+        isinstance(vllm_judge, VLLMJudge) and vllm_judge.max_concurrent_batches == 4 and vllm_judge.max_batch_size == 1
+    )
     assert isinstance(openai_judge, OpenAIJudge) and openai_judge.base_url == "http://judge/v1"
     assert vllm_judge.model == "/models/judge" and openai_judge.model == "judge"
 

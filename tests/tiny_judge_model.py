@@ -39,7 +39,9 @@ def _training_text() -> list[str]:
     return lines
 
 
-def build_tiny_model(directory: Path, *, layers: int = 2, vocab_size: int = 1024, seed: int = 0) -> Path:
+def build_tiny_model(
+    directory: Path, *, layers: int = 2, vocab_size: int = 1024, seed: int = 0, uniform_logits: bool = False
+) -> Path:
     """Write a random-weight Qwen2 chat model and its tokenizer to ``directory``.
 
     Args:
@@ -47,6 +49,11 @@ def build_tiny_model(directory: Path, *, layers: int = 2, vocab_size: int = 1024
         layers: decoder layers.
         vocab_size: BPE vocabulary size to train (the 256 bytes and the special tokens included).
         seed: torch seed of the weights.
+        uniform_logits: zero the output layer (untied from the embeddings), so every token is equally
+            likely and greedy decoding writes the lowest-numbered token its grammar allows, one
+            character at a time: every structured answer is as long as its regex allows, whatever
+            the prompt. Benchmarks that compare ways of asking want that; a random model's answers
+            differ in length with the prompt.
 
     Returns:
         ``directory``, ready for ``vllm`` (``REWARD_MODEL``) or ``transformers``.
@@ -60,12 +67,14 @@ def build_tiny_model(directory: Path, *, layers: int = 2, vocab_size: int = 1024
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
+        vocab_size=vocab_size - len(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     bpe.train_from_iterator(_training_text(), trainer=trainer)
+    # After the bytes and merges, so that the lowest-numbered tokens are single characters (see
+    # uniform_logits; xgrammar lets special tokens, which decode to nothing, into a rationale).
+    bpe.add_special_tokens(SPECIAL_TOKENS)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe,
         eos_token="<|im_end|>",
@@ -82,11 +91,15 @@ def build_tiny_model(directory: Path, *, layers: int = 2, vocab_size: int = 1024
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=8192,
-        tie_word_embeddings=True,
+        tie_word_embeddings=not uniform_logits,
         bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(seed)
-    Qwen2ForCausalLM(config).save_pretrained(directory, safe_serialization=True)
+    model = Qwen2ForCausalLM(config)
+    if uniform_logits:
+        with torch.no_grad():
+            model.lm_head.weight.zero_()
+    model.save_pretrained(directory, safe_serialization=True)
     return directory

@@ -31,12 +31,7 @@ def _make_generative(settings: RewardSettings) -> JudgeBackend:
     if settings.backend == "vllm":
         from reward_server.backends.vllm import VLLMJudge, engine_args
 
-        return VLLMJudge(
-            engine_args(settings),
-            sampling,
-            max_batch_size=settings.max_batch_size,
-            max_concurrent_batches=settings.max_concurrent_batches,
-        )
+        return VLLMJudge(engine_args(settings), sampling, concurrency=settings.judge_concurrency)
     from reward_server.backends.openai import OpenAIJudge
 
     return OpenAIJudge.from_settings(settings, sampling)

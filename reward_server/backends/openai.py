@@ -93,11 +93,12 @@ class OpenAIJudge:
         backoff_s: first backoff; it doubles with each retry up to ``max_backoff_s``.
         max_backoff_s: longest backoff.
         transport: an httpx transport (tests); the network when None.
-        max_batch_size: tasks per call the micro-batcher should send.
-        max_concurrent_batches: calls served at once.
+        concurrency: candidates judged at once (their requests still wait for ``max_concurrency``).
     """
 
     name = "openai"
+    #: One task per call, as for ``vllm``: the server batches; a batch would only add waiting.
+    max_batch_size = 1
 
     def __init__(
         self,
@@ -112,14 +113,12 @@ class OpenAIJudge:
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,
         transport: httpx.AsyncBaseTransport | None = None,
-        max_batch_size: int = 32,
-        max_concurrent_batches: int = 8,
+        concurrency: int = 256,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.sampling = sampling or JudgeSampling()
-        self.max_batch_size = max_batch_size
-        self.max_concurrent_batches = max_concurrent_batches
+        self.max_concurrent_batches = concurrency
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -143,8 +142,7 @@ class OpenAIJudge:
             max_concurrency=settings.openai_max_concurrency,
             timeout=httpx.Timeout(settings.openai_timeout_s, connect=settings.openai_connect_timeout_s),
             max_retries=settings.openai_max_retries,
-            max_batch_size=settings.max_batch_size,
-            max_concurrent_batches=settings.max_concurrent_batches,
+            concurrency=settings.judge_concurrency,
         )
 
     async def start(self) -> None:
