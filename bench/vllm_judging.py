@@ -1,4 +1,4 @@
-"""Generative judging on vLLM (CPU, the tiny random-weight test model), compared side by side.
+"""Generative judging on vLLM (CPU, the tiny test model), compared side by side.
 
 Three comparisons, each within one run so that a slow spell of the shared machine hits both sides
 (rounds interleaved, every round cold: prefix caches are reset or the items are new):
@@ -12,12 +12,14 @@ Three comparisons, each within one run so that a slow spell of the shared machin
   process judging the same items with as many concurrent callers.
 
 Items: the CER items derived from ESConv's test split, one per (dialogue, round), so no two share
-a history. Structured outputs stay on and rationales are capped (``--rationale-chars``), so a
-random model's turns are of comparable length.
+a history. The model is the tests' tiny Qwen2 with its output layer zeroed (``uniform_logits``):
+with structured outputs on and rationales capped (``--rationale-chars``), every answer is the
+longest its regex allows, one character per token, so both sides generate the same answers. The
+figures and what they say: docs/backends.md.
 
-    .venv/bin/python bench/vllm_judging.py unified-vs-single --items 64 --rounds 3
-    .venv/bin/python bench/vllm_judging.py prefix-caching --items 64 --rounds 3
-    .venv/bin/python bench/vllm_judging.py service-vs-engine --requests 192 --clients 64 --rounds 2
+    .venv/bin/python bench/vllm_judging.py unified-vs-single --items 192 --rounds 3
+    .venv/bin/python bench/vllm_judging.py prefix-caching --items 192 --rounds 3
+    .venv/bin/python bench/vllm_judging.py service-vs-engine --requests 176 --clients 64 --rounds 4
 """
 
 from __future__ import annotations
@@ -207,17 +209,17 @@ def best(runs: list[Run]) -> Run:
 
 
 def report(name: str, a: tuple[str, list[Run]], b: tuple[str, list[Run]], ratio: str) -> None:
-    """Print both sides' best rounds, ``ratio``: b's items/s over a's (= a's time over b's) for the
-    best rounds, the same ratio round by round (the machine's noise) and its median."""
+    """Print ``ratio``, b's items/s over a's (= a's time over b's): the median over rounds of the
+    ratio within a round (both sides on the same items, minutes apart), the ratio of every round
+    (the machine's noise), and each side's best round."""
     (a_name, a_runs), (b_name, b_runs) = a, b
     per_round = [round(y["items_per_s"] / x["items_per_s"], 3) for x, y in zip(a_runs, b_runs, strict=True)]
     result = {
         "benchmark": name,
-        a_name: best(a_runs),
-        b_name: best(b_runs),
-        ratio: round(best(b_runs)["items_per_s"] / best(a_runs)["items_per_s"], 3),
+        ratio: statistics.median(per_round),
         f"{ratio}_per_round": per_round,
-        f"{ratio}_median_round": statistics.median(per_round),
+        f"{a_name}_best_round": best(a_runs),
+        f"{b_name}_best_round": best(b_runs),
     }
     typer.echo(json.dumps(result, indent=2))
 
