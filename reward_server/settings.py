@@ -108,6 +108,8 @@ class RewardSettings(ServiceSettings):
             raise ValueError(f"backend {self.backend} needs REWARD_MODEL (a model directory or the served name)")
         if self.backend == "openai" and not self.openai_base_url:
             raise ValueError("backend openai needs REWARD_OPENAI_BASE_URL")
+        if self.openai_base_url and not self.openai_base_url.startswith(("http://", "https://")):
+            raise ValueError(f"REWARD_OPENAI_BASE_URL must be an http(s) URL, not {self.openai_base_url!r}")
         budget = judgment_token_budget(self.rationale_max_chars)
         if self.structured_outputs and self.max_tokens is not None and self.max_tokens < budget:
             raise ValueError(

@@ -26,6 +26,7 @@ def settings(**values: Any) -> RewardSettings:
         ({"backend": "vllm"}, "needs REWARD_MODEL"),  # an engine needs a model directory
         ({"backend": "openai", "model": "judge"}, "REWARD_OPENAI_BASE_URL"),  # a server needs its address
         ({"backend": "openai", "openai_base_url": "http://j/v1"}, "needs REWARD_MODEL"),  # and a model name
+        ({"backend": "openai", "model": "judge", "openai_base_url": "judge:8000/v1"}, "http"),  # a URL
         ({"max_tokens": 100}, "at least 2432"),  # structured judgments could be cut short
         ({"max_tokens": 100, "rationale_max_chars": 40}, "at least 192"),  # the budget follows the rationale
         ({"gpu_memory_utilization": 1.5}, "less than or equal to 1"),  # a share

@@ -199,7 +199,13 @@ class OpenAIJudge:
                 return response
         raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
 
-    async def _complete(self, messages: Messages, regex: str | None) -> Completion:
+    async def complete(self, messages: Messages, regex: str | None = None) -> Completion:
+        """Answer one chat with the judge's sampling (and ``regex``, when given).
+
+        Raises:
+            TurnError: the request failed (after the retries that apply).
+            BackendError: the backend is not started.
+        """
         client = self._client
         if client is None:
             raise BackendError("the openai backend is not started")
@@ -217,7 +223,8 @@ class OpenAIJudge:
         try:
             answer = ChatCompletion.model_validate_json(response.content)
         except ValidationError as exc:
-            raise TurnError(f"the judge server's answer is not a chat completion: {exc.errors()[:1]}") from exc
+            first = str(exc.errors(include_input=False, include_url=False)[:1])[:300]
+            raise TurnError(f"the judge server's answer is not a chat completion: {first}") from exc
         usage = answer.usage or _Usage()
         cached = usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details else None
         return Completion(
@@ -232,4 +239,4 @@ class OpenAIJudge:
         """
         if self._client is None:
             raise BackendError("the openai backend is not started")
-        return await judge_tasks(self._complete, tasks, self.sampling)
+        return await judge_tasks(self.complete, tasks, self.sampling)
