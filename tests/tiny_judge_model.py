@@ -10,10 +10,14 @@ Its answers are noise, which is the point: structured outputs must make even noi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.candidate_parser import parse_candidate
 from services.esc_schema import SCHEMAS
 from services.judge_protocol import SYSTEM_PROMPT, build_task, judge_messages
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -39,6 +43,32 @@ def _training_text() -> list[str]:
     return lines
 
 
+def train_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained on the judge's own prompts, with the ChatML template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - len(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(_training_text(), trainer=trainer)
+    # After the bytes and merges, so that the lowest-numbered tokens are single characters (see
+    # uniform_logits; xgrammar lets special tokens, which decode to nothing, into a rationale).
+    bpe.add_special_tokens(SPECIAL_TOKENS)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=8192,
+    )
+
+
 def build_tiny_model(
     directory: Path, *, layers: int = 2, vocab_size: int = 1024, seed: int = 0, uniform_logits: bool = False
 ) -> Path:
@@ -59,29 +89,10 @@ def build_tiny_model(
         ``directory``, ready for ``vllm`` (``REWARD_MODEL``) or ``transformers``.
     """
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from transformers import Qwen2Config, Qwen2ForCausalLM
 
     directory.mkdir(parents=True, exist_ok=True)
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size - len(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator(_training_text(), trainer=trainer)
-    # After the bytes and merges, so that the lowest-numbered tokens are single characters (see
-    # uniform_logits; xgrammar lets special tokens, which decode to nothing, into a rationale).
-    bpe.add_special_tokens(SPECIAL_TOKENS)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        chat_template=CHAT_TEMPLATE,
-        model_max_length=8192,
-    )
+    tokenizer = train_tokenizer(vocab_size)
     tokenizer.save_pretrained(directory)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
