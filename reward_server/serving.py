@@ -73,6 +73,7 @@ class JudgeService:
             max_batch_size=min(settings.max_batch_size, backend.max_batch_size),
             max_wait_s=settings.batch_wait_ms / 1000,
             max_queued_items=settings.max_queued_items,
+            max_concurrent_batches=backend.max_concurrent_batches,
             on_batch=self.metrics.on_batch,
         )
         self.metrics.queued.set_function(lambda: self.batcher.queued_items)

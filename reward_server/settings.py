@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.judge_protocol import RATIONALE_MAX_CHARS, judgment_token_budget
 from services.redundancy import DEFAULT_ALPHA, DEFAULT_BETA, LengthUnit, Variant
 from services.rewards import UnparseablePolicy
 from services.settings import ServiceSettings
 
-BackendName = Literal["classifier", "fake"]
+BackendName = Literal["classifier", "fake", "vllm", "openai"]
 
 
 class RewardSettings(ServiceSettings):
@@ -21,9 +22,15 @@ class RewardSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="REWARD_", extra="forbid", validate_default=True)
 
     port: int = Field(8000, ge=1, le=65535, description="TCP port.")
-    backend: BackendName = Field("classifier", description="Judge backend: classifier (CPU default) or fake (tests).")
+    backend: BackendName = Field(
+        "classifier",
+        description="Judge backend: classifier (CPU default), vllm (in-process engine), openai (an "
+        "OpenAI-compatible server) or fake (tests).",
+    )
     model: str | None = Field(
-        None, description="Model of the backend; for classifier, the artifact (.npz) path. Default: the packaged one."
+        None,
+        description="Model of the backend: for classifier, the artifact (.npz; default the packaged one); for vllm, "
+        "a local Hugging Face model directory; for openai, the model name the server knows.",
     )
     encoder: str | None = Field(
         None, description="Sentence encoder of the classifier judge (path or name). Default: the packaged MiniLM."
@@ -36,6 +43,81 @@ class RewardSettings(ServiceSettings):
     max_items_per_request: int = Field(256, ge=1, description="Most items in one judge request (413 above).")
     max_field_chars: int = Field(16_000, ge=100, description="Longest text field (candidate, reference, message).")
     max_history_messages: int = Field(200, ge=1, description="Most dialogue messages per item.")
+
+    # Generative judges (vllm, openai): how each judge turn is sampled.
+    structured_outputs: bool = Field(
+        True, description="Constrain every judgment to its regex (a rationale line, then the verdict line)."
+    )
+    dual_order: bool = Field(
+        False, description="Ask the preference twice, reference first and candidate first, and combine (docs)."
+    )
+    temperature: float = Field(0.0, ge=0.0, description="Sampling temperature of the judge (0: greedy).")
+    seed: int | None = Field(0, description="Sampling seed of the judge; none for the engine's own.")
+    rationale_max_chars: int = Field(
+        RATIONALE_MAX_CHARS, ge=8, le=4000, description="Longest rationale a structured judgment may write."
+    )
+    max_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Most tokens per judge turn. Default: enough for the longest structured judgment "
+        "(4 per rationale character + 32); with structured outputs it may not be lower.",
+    )
+    judge_concurrency: int = Field(
+        256,
+        ge=1,
+        description="Candidates a generative backend (vllm, openai) judges at once, each its own conversation; "
+        "the engine batches their turns continuously.",
+    )
+
+    # vllm backend: engine settings.
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs the vLLM engine shards the model over.")
+    gpu_memory_utilization: float = Field(
+        0.9, gt=0.0, le=1.0, description="Share of GPU memory vLLM may use (weights and KV cache)."
+    )
+    kv_cache_memory_bytes: int | None = Field(
+        None, ge=1, description="KV cache size in bytes; overrides gpu_memory_utilization (CPU runs)."
+    )
+    max_model_len: int | None = Field(None, ge=64, description="Longest prompt plus answer; default the model's.")
+    dtype: str = Field("auto", description="Weights' dtype for vLLM: auto, bfloat16, float16, float32.")
+    enable_prefix_caching: bool = Field(
+        True, description="Reuse the KV cache of shared prefixes (the dialogue across a candidate's turns)."
+    )
+    block_size: int | None = Field(
+        None,
+        ge=1,
+        description="KV cache block size in tokens; prefix caching reuses whole blocks, so smaller blocks reuse "
+        "more of each turn. Default vLLM's (16 on GPU, 128 on CPU).",
+    )
+    enforce_eager: bool = Field(False, description="Skip CUDA graphs and compilation (faster start, slower run).")
+    max_num_seqs: int | None = Field(None, ge=1, description="Most sequences per engine step; default vLLM's.")
+
+    # openai backend: the remote server.
+    openai_base_url: str | None = Field(
+        None, description="OpenAI-compatible server, up to /v1 (e.g. http://judge:8000/v1)."
+    )
+    openai_api_key: SecretStr | None = Field(None, description="Bearer key of the server, if it needs one.")
+    openai_max_concurrency: int = Field(64, ge=1, description="Most chat requests in flight to the server.")
+    openai_timeout_s: float = Field(120.0, gt=0, description="Read timeout of one chat request, in seconds.")
+    openai_connect_timeout_s: float = Field(5.0, gt=0, description="Connect timeout, in seconds.")
+    openai_max_retries: int = Field(
+        4, ge=0, description="Retries of a chat request after 429, 503 or a connect error (exponential backoff)."
+    )
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> Self:
+        if self.backend in ("vllm", "openai") and not self.model:
+            raise ValueError(f"backend {self.backend} needs REWARD_MODEL (a model directory or the served name)")
+        if self.backend == "openai" and not self.openai_base_url:
+            raise ValueError("backend openai needs REWARD_OPENAI_BASE_URL")
+        if self.openai_base_url and not self.openai_base_url.startswith(("http://", "https://")):
+            raise ValueError(f"REWARD_OPENAI_BASE_URL must be an http(s) URL, not {self.openai_base_url!r}")
+        budget = judgment_token_budget(self.rationale_max_chars)
+        if self.structured_outputs and self.max_tokens is not None and self.max_tokens < budget:
+            raise ValueError(
+                f"max_tokens {self.max_tokens} could cut a structured judgment short; with rationale_max_chars "
+                f"{self.rationale_max_chars} it must be at least {budget}"
+            )
+        return self
 
     embedder_url: str | None = Field(
         "http://127.0.0.1:8001",
@@ -62,3 +144,7 @@ class RewardSettings(ServiceSettings):
     def artifact_path(self) -> Path | None:
         """The classifier artifact, when one is named."""
         return Path(self.model) if self.model else None
+
+    def judge_max_tokens(self) -> int:
+        """Most tokens per judge turn: the setting, or enough for the longest structured judgment."""
+        return self.max_tokens if self.max_tokens is not None else judgment_token_budget(self.rationale_max_chars)

@@ -19,7 +19,8 @@ goes through the same parsers in :mod:`services.judgments`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from services.candidate_parser import ParsedCandidate, ParsedStep
@@ -31,10 +32,38 @@ Mode = Literal["unified", "prm", "orm"]
 Role = Literal["seeker", "supporter"]
 TurnKind = Literal["step", "preference"]
 
-#: Regular expressions a judgment must match when structured outputs are on: a one-line rationale,
-#: then the verdict line. Both parse with :mod:`services.judgments`.
-STEP_JUDGMENT_REGEX = r"[^\n]{1,600}\nVerdict: (True|False)"
-PREFERENCE_JUDGMENT_REGEX = r"[^\n]{1,600}\nPreference: [ABCD]"
+#: Longest rationale (characters) a judgment may write when structured outputs are on.
+RATIONALE_MAX_CHARS = 600
+_ANSWER_LINE: dict[TurnKind, str] = {"step": r"Verdict: (True|False)", "preference": r"Preference: [ABCD]"}
+
+
+def judgment_regex(kind: TurnKind, max_chars: int = RATIONALE_MAX_CHARS) -> str:
+    """The regular expression a judgment must match when structured outputs are on.
+
+    A one-line rationale of at most ``max_chars`` characters, then the verdict (or preference) line;
+    whatever matches parses with :mod:`services.judgments`.
+
+    >>> print(judgment_regex("step", 40))
+    [^\\n]{1,40}\\nVerdict: (True|False)
+    """
+    return rf"[^\n]{{1,{max_chars}}}\n{_ANSWER_LINE[kind]}"
+
+
+def judgment_token_budget(max_chars: int = RATIONALE_MAX_CHARS) -> int:
+    """The most tokens a judgment matching :func:`judgment_regex` can take.
+
+    Every token writes at least one byte and a character is at most 4 bytes of UTF-8, so the
+    rationale takes at most ``4 * max_chars`` tokens; the answer line and the end-of-sequence token
+    fit in 32 more. A ``max_tokens`` of at least this can never cut a structured judgment short.
+
+    >>> judgment_token_budget(600)
+    2432
+    """
+    return 4 * max_chars + 32
+
+
+STEP_JUDGMENT_REGEX = judgment_regex("step")
+PREFERENCE_JUDGMENT_REGEX = judgment_regex("preference")
 
 SYSTEM_PROMPT = (
     "You are UnifiReward, a careful judge of emotional support conversations. A supporter wrote "
@@ -122,12 +151,14 @@ def _step_prompt(schema: Schema, spec: StepSpec, step: ParsedStep, first: bool, 
     )
 
 
-def _preference_prompt(response: str | None, reference: str, first: bool, dialogue: str) -> str:
+def _preference_prompt(response: str | None, reference: str, first: bool, dialogue: str, swapped: bool = False) -> str:
     head = f"Dialogue so far:\n{dialogue}\n\n" if first else ""
     reply = response.strip() if response else "(the supporter wrote no reply)"
+    replies = [("reference", reference.strip()), ("candidate", reply)]
+    (first_name, first_text), (second_name, second_text) = replies[::-1] if swapped else replies
     return (
-        f"{head}Now the supporter's next message. First reply (reference): {reference.strip()}\n"
-        f"Second reply (candidate): {reply}\n\n{_PREFERENCE_QUESTION}"
+        f"{head}Now the supporter's next message. First reply ({first_name}): {first_text}\n"
+        f"Second reply ({second_name}): {second_text}\n\n{_PREFERENCE_QUESTION}"
     )
 
 
@@ -193,3 +224,82 @@ def judge_messages(task: JudgeTask, answers: list[str]) -> list[dict[str, str]]:
     if len(answers) < len(task.turns):
         messages.append({"role": "user", "content": task.turns[len(answers)].prompt})
     return messages
+
+
+def swap_preference(task: JudgeTask) -> JudgeTask:
+    """The same task with the two replies of its preference turn in the other order.
+
+    The earlier turns are unchanged, so a conversation that has answered them can ask both orders
+    from the same prefix. The swapped turn's letters mean the opposite: its "first" is the candidate.
+
+    Raises:
+        ValueError: the task has no preference turn (``prm``).
+    """
+    if not task.turns or task.turns[-1].kind != "preference" or task.reference is None:
+        raise ValueError("only a task that ends with a preference turn can be swapped")
+    prompt = _preference_prompt(
+        task.candidate.response, task.reference, len(task.turns) == 1, render_dialogue(task.history), swapped=True
+    )
+    return replace(task, turns=(*task.turns[:-1], JudgeTurn("preference", prompt)))
+
+
+def single_pass_prompt(task: JudgeTask) -> str:
+    """Every turn of ``task`` in one user message, to be answered in one generation.
+
+    The baseline that unified multi-turn judging is measured against (``bench/vllm_judging.py``):
+    the same questions, the dialogue once, all verdicts written in one go.
+    """
+    questions = [f"Question {i}.\n{turn.prompt}" for i, turn in enumerate(task.turns, 1)]
+    return "\n\n".join(questions) + (
+        f"\n\nAnswer the {len(task.turns)} questions in order. Begin each answer on a new line with "
+        '"Answer N: " (N the question\'s number), then a one-sentence rationale, then its last line as asked.'
+    )
+
+
+def single_pass_messages(task: JudgeTask) -> list[dict[str, str]]:
+    """The chat messages of a single-pass judgment (OpenAI chat format)."""
+    return [{"role": "system", "content": task.system}, {"role": "user", "content": single_pass_prompt(task)}]
+
+
+def single_pass_regex(task: JudgeTask, max_chars: int = RATIONALE_MAX_CHARS) -> str:
+    """The structured-output regex of a single-pass judgment: one :func:`judgment_regex` per turn.
+
+    >>> from services.candidate_parser import parse_candidate
+    >>> from services.esc_schema import SCHEMAS
+    >>> s = SCHEMAS["compeer"]
+    >>> task = build_task(s, "orm", [], parse_candidate(s.example, s), "Hi.")
+    >>> print(single_pass_regex(task, 20))
+    Answer 1: [^\\n]{1,20}\\nPreference: [ABCD]
+    """
+    return r"\n".join(f"Answer {i}: {judgment_regex(turn.kind, max_chars)}" for i, turn in enumerate(task.turns, 1))
+
+
+_ANSWER_MARK = re.compile(r"^Answer (\d{1,3}): ", re.MULTILINE)
+
+
+def split_single_pass(task: JudgeTask, text: str) -> list[str]:
+    """Cut a single-pass judgment into one answer per turn, for the usual parsers.
+
+    Args:
+        task: the task that was judged.
+        text: the judge's one answer.
+
+    Returns:
+        One text per turn; an answer the judge did not write (or wrote twice: the first counts) is
+        empty, which parses as ``empty``.
+
+    >>> from services.candidate_parser import parse_candidate
+    >>> from services.esc_schema import SCHEMAS
+    >>> s = SCHEMAS["compeer"]
+    >>> task = build_task(s, "prm", [], parse_candidate(s.example, s), None)
+    >>> split_single_pass(task, "Answer 1: Fits.\\nVerdict: True\\nAnswer 3: No.\\nVerdict: False")
+    ['Fits.\\nVerdict: True', '', 'No.\\nVerdict: False']
+    """
+    answers = [""] * len(task.turns)
+    marks = list(_ANSWER_MARK.finditer(text))
+    for j, mark in enumerate(marks):
+        index = int(mark.group(1)) - 1
+        end = marks[j + 1].start() if j + 1 < len(marks) else len(text)
+        if 0 <= index < len(answers) and not answers[index]:
+            answers[index] = text[mark.end() : end].strip()
+    return answers

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -47,6 +48,10 @@ async def _load(app: FastAPI, backend: Backend) -> None:
         logger.exception("the %s backend failed to load", backend.name)
         app.state.load_status = "failed"
         return
+    # Everything loaded so far (the model, the engine, the libraries) lives as long as the process:
+    # freeze it out of the garbage collector's scans, as vLLM's own server does after its start.
+    gc.collect()
+    gc.freeze()
     app.state.load_status = "ok"
     logger.info("the %s backend is ready (model %s)", backend.name, backend.model)
 

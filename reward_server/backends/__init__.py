@@ -12,6 +12,8 @@ def make_backend(settings: RewardSettings) -> JudgeBackend:
         from reward_server.backends.fake import FakeJudge
 
         return FakeJudge(max_batch_size=settings.max_batch_size)
+    if settings.backend in ("vllm", "openai"):
+        return _make_generative(settings)
     from reward_server.backends.classifier import ClassifierJudge
 
     return ClassifierJudge(
@@ -20,3 +22,16 @@ def make_backend(settings: RewardSettings) -> JudgeBackend:
         device=settings.device,
         max_batch_size=settings.max_batch_size,
     )
+
+
+def _make_generative(settings: RewardSettings) -> JudgeBackend:
+    from reward_server.backends.conversation import JudgeSampling
+
+    sampling = JudgeSampling.from_settings(settings)
+    if settings.backend == "vllm":
+        from reward_server.backends.vllm import VLLMJudge, engine_args
+
+        return VLLMJudge(engine_args(settings), sampling, concurrency=settings.judge_concurrency)
+    from reward_server.backends.openai import OpenAIJudge
+
+    return OpenAIJudge.from_settings(settings, sampling)

@@ -29,12 +29,14 @@ class JudgeReply:
         answers: one judgment text per turn of the task, in order.
         prompt_tokens: tokens read, when the backend counts them.
         completion_tokens: tokens written, when the backend counts them.
+        cached_tokens: prompt tokens served from the engine's prefix cache, when it says.
         error: set when this task failed alone (the other tasks of the batch stand).
     """
 
     answers: list[str]
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
     error: str | None = None
 
 
@@ -48,6 +50,9 @@ class JudgeBackend(Protocol):
     model: str
     #: Tasks per call the backend handles well; the micro-batcher closes batches at this size.
     max_batch_size: int
+    #: Calls the backend may serve at once: 1 for a model on one device, more for an engine with its
+    #: own scheduler (vLLM's continuous batching, a remote server) that should see many tasks at once.
+    max_concurrent_batches: int
 
     async def start(self) -> None:
         """Load and warm up; after it returns the service is ready."""

@@ -35,6 +35,7 @@ class ClassifierJudge:
     """
 
     name = "classifier"
+    max_concurrent_batches = 1  # one encoder: batches would only compete for the same cores
 
     def __init__(
         self, artifact: Path | None = None, encoder: str | None = None, device: str = "cpu", max_batch_size: int = 32

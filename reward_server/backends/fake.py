@@ -19,6 +19,7 @@ class FakeJudge:
     """The ``fake`` backend."""
 
     name = "fake"
+    max_concurrent_batches = 1
 
     def __init__(self, model: str = "fake-judge", max_batch_size: int = 32, delay_s: float = 0.0) -> None:
         self.model = model

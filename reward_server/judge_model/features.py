@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 
@@ -173,12 +174,18 @@ def context_vectors(history: Sequence[tuple[str, str]], lookup: Lookup, dim: int
     )
 
 
+def _float32(values: Any) -> np.ndarray:
+    """``values`` as a float32 array (numpy 2.3's stubs type a concatenation of mixed parts as Any)."""
+    out: np.ndarray = np.asarray(values, dtype=np.float32)
+    return out
+
+
 def _cue_counts(text: str, groups: tuple[tuple[str, ...], ...]) -> np.ndarray:
     text = " " + text.lower() + " "
     counts = np.array([sum(text.count(stem) for stem in group) for group in groups], dtype=np.float32)
     total = float(counts.sum())
     shares = counts / total if total > 0 else counts
-    return np.concatenate([np.log1p(counts), shares]).astype(np.float32)
+    return _float32(np.concatenate([np.log1p(counts), shares]))
 
 
 def strategy_cues(text: str) -> np.ndarray:
@@ -208,12 +215,12 @@ def emotion_features(ctx: ContextVectors) -> np.ndarray:
 
 def strategy_features(ctx: ContextVectors, reply: np.ndarray, reply_bow: np.ndarray) -> np.ndarray:
     """Input of the strategy head: the reply (embedding and words), the seeker's and supporter's last words."""
-    return np.concatenate([reply, ctx.seeker_last, ctx.sup1, reply_bow]).astype(np.float32)
+    return _float32(np.concatenate([reply, ctx.seeker_last, ctx.sup1, reply_bow]))
 
 
 def stage_features(ctx: ContextVectors, reply: np.ndarray, reply_bow: np.ndarray) -> np.ndarray:
     """Input of the stage head: the reply, the supporter's last two blocks (embeddings, words), the position."""
-    return np.concatenate([reply, ctx.sup1, ctx.sup2, ctx.position, reply_bow, ctx.supporter_bow]).astype(np.float32)
+    return _float32(np.concatenate([reply, ctx.sup1, ctx.sup2, ctx.position, reply_bow, ctx.supporter_bow]))
 
 
 def _words(text: str) -> float:
@@ -229,8 +236,8 @@ def fit_features(ctx: ContextVectors, reply: np.ndarray, text: str) -> np.ndarra
         float(reply @ ctx.sup2),
         _words(text),
     ]
-    return np.concatenate([reply * ctx.seeker_last, reply * ctx.seeker_mean, reply * ctx.sup1, reply, cosines]).astype(
-        np.float32
+    return _float32(
+        np.concatenate([reply * ctx.seeker_last, reply * ctx.seeker_mean, reply * ctx.sup1, reply, cosines])
     )
 
 

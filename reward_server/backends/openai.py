@@ -1,0 +1,242 @@
+"""The ``openai`` backend: a generative judge behind any OpenAI-compatible chat-completions server.
+
+The same conversation as the ``vllm`` backend (:mod:`.conversation`), sent as ``POST /chat/completions``
+requests: vLLM's OpenAI server, SGLang or a hosted model. With structured outputs on, each request
+carries vLLM's ``"structured_outputs": {"regex": ...}`` field (current vLLM silently ignores the older
+``guided_*`` fields; servers that know neither should run with ``REWARD_STRUCTURED_OUTPUTS=false``).
+
+One long-lived ``httpx.AsyncClient``, an explicit ``httpx.Timeout``, at most ``max_concurrency``
+requests in flight, and retries with exponential backoff only where retrying is safe and useful: 429,
+503 and failures to connect. Anything else (another status, a read timeout, a malformed answer) fails
+that candidate alone with ``backend_error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from reward_server.backends.base import BackendError, JudgeReply
+from reward_server.backends.conversation import (
+    Completion,
+    JudgeSampling,
+    Messages,
+    TurnError,
+    judge_tasks,
+    warm_up_task,
+)
+from reward_server.settings import RewardSettings
+from services.judge_protocol import JudgeTask
+
+logger = logging.getLogger(__name__)
+
+#: Statuses worth retrying: the server is busy (429) or briefly unavailable (503).
+RETRY_STATUSES = frozenset({429, 503})
+
+
+class _PromptDetails(BaseModel):
+    cached_tokens: int | None = None
+
+
+class _Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prompt_tokens_details: _PromptDetails | None = None
+
+
+class _Message(BaseModel):
+    content: str | None = None
+
+
+class _Choice(BaseModel):
+    message: _Message
+    finish_reason: str | None = None
+
+
+class ChatCompletion(BaseModel):
+    """The part of a chat-completions answer the judge reads."""
+
+    choices: list[_Choice] = Field(min_length=1)
+    usage: _Usage | None = None
+
+
+class RetryableStatusError(Exception):
+    """The server answered a status in :data:`RETRY_STATUSES`."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"the judge server answered {response.status_code}")
+        self.status_code = response.status_code
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether a failed request may be sent again: 429/503, or the connection was never made."""
+    return isinstance(exc, RetryableStatusError | httpx.ConnectError | httpx.ConnectTimeout)
+
+
+class OpenAIJudge:
+    """The ``openai`` backend.
+
+    Args:
+        base_url: the server up to ``/v1``.
+        model: the model name the server serves.
+        sampling: how each judge turn is sampled.
+        api_key: bearer key, if the server needs one.
+        max_concurrency: most requests in flight.
+        timeout: timeouts of one request.
+        max_retries: retries after a retryable failure.
+        backoff_s: first backoff; it doubles with each retry up to ``max_backoff_s``.
+        max_backoff_s: longest backoff.
+        transport: an httpx transport (tests); the network when None.
+        concurrency: candidates judged at once (their requests still wait for ``max_concurrency``).
+    """
+
+    name = "openai"
+    #: One task per call, as for ``vllm``: the server batches; a batch would only add waiting.
+    max_batch_size = 1
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        sampling: JudgeSampling | None = None,
+        *,
+        api_key: SecretStr | None = None,
+        max_concurrency: int = 64,
+        timeout: httpx.Timeout | None = None,
+        max_retries: int = 4,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 8.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        concurrency: int = 256,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.sampling = sampling or JudgeSampling()
+        self.max_concurrent_batches = concurrency
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self._api_key = api_key
+        self._timeout = timeout or httpx.Timeout(120.0, connect=5.0)
+        self._limits = httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency)
+        self._transport = transport
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._client: httpx.AsyncClient | None = None
+
+    @classmethod
+    def from_settings(cls, settings: RewardSettings, sampling: JudgeSampling) -> OpenAIJudge:
+        """The backend the settings describe (``openai_*`` fields, ``model``, batching)."""
+        if not settings.openai_base_url or not settings.model:
+            raise ValueError("the openai backend needs REWARD_OPENAI_BASE_URL and REWARD_MODEL")
+        return cls(
+            settings.openai_base_url,
+            settings.model,
+            sampling,
+            api_key=settings.openai_api_key,
+            max_concurrency=settings.openai_max_concurrency,
+            timeout=httpx.Timeout(settings.openai_timeout_s, connect=settings.openai_connect_timeout_s),
+            max_retries=settings.openai_max_retries,
+            concurrency=settings.judge_concurrency,
+        )
+
+    async def start(self) -> None:
+        """Open the client and judge one task, so the service is ready only once the server answers.
+
+        Raises:
+            BackendError: the server did not answer the warm-up task.
+        """
+        if self._client is None:
+            headers = {"Authorization": f"Bearer {self._api_key.get_secret_value()}"} if self._api_key else {}
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=headers,
+                timeout=self._timeout,
+                limits=self._limits,
+                transport=self._transport,
+            )
+        (reply,) = await self.judge([warm_up_task()])
+        if reply.error is not None:
+            raise BackendError(f"the judge server at {self.base_url} failed the warm-up: {reply.error}")
+        logger.info("openai judge ready: %s at %s", self.model, self.base_url)
+
+    async def close(self) -> None:
+        """Close the client and its connections."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    def _body(self, messages: Messages, regex: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.sampling.temperature,
+            "max_tokens": self.sampling.max_tokens,
+        }
+        if self.sampling.seed is not None:
+            body["seed"] = self.sampling.seed
+        if regex is not None:
+            body["structured_outputs"] = {"regex": regex}
+        return body
+
+    async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(is_retryable),
+            wait=wait_exponential(multiplier=self.backoff_s, max=self.max_backoff_s),
+            stop=stop_after_attempt(self.max_retries + 1),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                response = await client.post("/chat/completions", json=body)
+                if response.status_code in RETRY_STATUSES:
+                    raise RetryableStatusError(response)
+                return response
+        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
+
+    async def complete(self, messages: Messages, regex: str | None = None) -> Completion:
+        """Answer one chat with the judge's sampling (and ``regex``, when given).
+
+        Raises:
+            TurnError: the request failed (after the retries that apply).
+            BackendError: the backend is not started.
+        """
+        client = self._client
+        if client is None:
+            raise BackendError("the openai backend is not started")
+        async with self._slots:
+            try:
+                response = await self._post(client, self._body(messages, regex))
+            except RetryableStatusError as exc:
+                raise TurnError(f"{exc} after {self.max_retries + 1} attempts") from exc
+            except httpx.TimeoutException as exc:
+                raise TurnError(f"the judge server timed out ({type(exc).__name__})") from exc
+            except httpx.HTTPError as exc:
+                raise TurnError(f"cannot reach the judge server: {type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200:
+            raise TurnError(f"the judge server answered {response.status_code}: {response.text[:300]}")
+        try:
+            answer = ChatCompletion.model_validate_json(response.content)
+        except ValidationError as exc:
+            first = str(exc.errors(include_input=False, include_url=False)[:1])[:300]
+            raise TurnError(f"the judge server's answer is not a chat completion: {first}") from exc
+        usage = answer.usage or _Usage()
+        cached = usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details else None
+        return Completion(
+            answer.choices[0].message.content or "", usage.prompt_tokens, usage.completion_tokens, cached or 0
+        )
+
+    async def judge(self, tasks: Sequence[JudgeTask]) -> list[JudgeReply]:
+        """Answer every turn of every task; one concurrent conversation per task.
+
+        Raises:
+            BackendError: the backend is not started.
+        """
+        if self._client is None:
+            raise BackendError("the openai backend is not started")
+        return await judge_tasks(self.complete, tasks, self.sampling)

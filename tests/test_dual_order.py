@@ -1,0 +1,86 @@
+"""Dual-order preference judging: the combination rule as a table, and combined texts always parse."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.dual_order import SWAPPED, combine_dual_order, combine_options
+from services.judgments import Preference, parse_preference
+from services.rewards import PREFERENCE_REWARD
+
+FAST = settings(max_examples=300, deadline=None)
+LETTER = {"first": "A", "second": "B", "equal": "C", "neither": "D"}
+
+
+@pytest.mark.parametrize(
+    ("original", "swapped", "combined"),
+    [
+        ("second", "first", "second"),  # both orders: the candidate is better
+        ("first", "second", "first"),  # both orders: the reference is better
+        ("equal", "equal", "equal"),  # both: as good
+        ("neither", "neither", "neither"),  # both: neither acceptable
+        ("first", "first", "equal"),  # the first position wins both times: position bias, a tie
+        ("second", "second", "equal"),  # the second position wins both times: a tie
+        ("second", "equal", "second"),  # differ, both +1: the reference-first order's option
+        ("equal", "first", "equal"),  # differ, both +1 (swapped "first" is the candidate): kept
+        ("first", "neither", "first"),  # differ, both -1: kept
+        ("neither", "second", "neither"),  # differ, both -1 (swapped "second" is the reference): kept
+        ("equal", "neither", "equal"),  # +1 one way, -1 the other: a tie
+        ("neither", "first", "equal"),  # -1 one way (neither), +1 the other (candidate better): a tie
+        ("first", "equal", "equal"),  # -1 one way, +1 the other: a tie
+        ("second", None, "second"),  # the swapped order unreadable: the original decides
+        (None, "first", "second"),  # the original unreadable: the swapped one, read back
+        (None, None, None),  # nothing readable
+    ],
+)
+def test_combination_rule(original: Preference | None, swapped: Preference | None, combined: Preference | None) -> None:
+    option, why = combine_options(original, swapped)
+    assert option == combined
+    assert why
+
+
+def test_a_judge_that_always_picks_one_position_gets_ties() -> None:
+    for letter in "AB":
+        text = combine_dual_order(f"One.\nPreference: {letter}", f"Two.\nPreference: {letter}")
+        assert parse_preference(text).preference == "equal"
+        assert "position bias" in text
+
+
+def test_combined_text_shows_both_rationales_and_reads_back() -> None:
+    text = combine_dual_order("The reference asks more.\nPreference: A", "The second asks more.\nPreference: B")
+    assert parse_preference(text).preference == "first"
+    assert "The reference asks more." in text and "The second asks more." in text
+    assert text.splitlines()[-1] == "Preference: A"
+
+
+def test_unreadable_in_both_orders_stays_unreadable() -> None:
+    text = combine_dual_order("hmm", "no idea")
+    assert text == "hmm"
+    assert parse_preference(text).preference is None
+
+
+def test_swapping_twice_is_the_identity_and_keeps_rewards_opposite() -> None:
+    for option, back in SWAPPED.items():
+        assert SWAPPED[back] == option
+        if option in ("first", "second"):
+            assert PREFERENCE_REWARD[back] == -PREFERENCE_REWARD[option]
+
+
+@FAST
+@given(original=st.text(max_size=300), swapped=st.text(max_size=300))
+def test_any_two_answers_combine_to_what_the_rule_says(original: str, swapped: str) -> None:
+    expected, _ = combine_options(parse_preference(original).preference, parse_preference(swapped).preference)
+    assert parse_preference(combine_dual_order(original, swapped)).preference == expected
+
+
+@FAST
+@given(
+    a=st.sampled_from(sorted(LETTER)),
+    b=st.sampled_from(sorted(LETTER)),
+    rationale=st.text(st.characters(exclude_characters="\n"), min_size=1, max_size=200),
+)
+def test_structured_answers_always_combine(a: Preference, b: Preference, rationale: str) -> None:
+    text = combine_dual_order(f"{rationale}\nPreference: {LETTER[a]}", f"{rationale}\nPreference: {LETTER[b]}")
+    assert parse_preference(text).preference == combine_options(a, b)[0]

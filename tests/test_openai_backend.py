@@ -1,0 +1,214 @@
+"""The ``openai`` backend against an in-process fake chat-completions server (httpx.MockTransport).
+
+Retries (429 and 503 then success, connect errors), what is not retried (400, timeouts, malformed
+answers), the concurrency limit, the request body, and the whole reward service on this backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from reward_server.backends.base import BackendError
+from reward_server.backends.conversation import JudgeSampling
+from reward_server.backends.openai import OpenAIJudge
+from services.candidate_parser import parse_candidate
+from services.esc_schema import SCHEMAS
+from services.judge_protocol import JudgeTask, Turn, build_task, judgment_regex
+from tests.test_reward_service import item, serve
+
+COMPEER = SCHEMAS["compeer"]
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def task(mode: str = "orm") -> JudgeTask:
+    history = [Turn("seeker", "I lost my job.")]
+    return build_task(COMPEER, mode, history, parse_candidate(COMPEER.example, COMPEER), "Have you talked to HR?")  # type: ignore[arg-type]
+
+
+def chat_answer(body: dict[str, Any]) -> httpx.Response:
+    """What a judge server answers: a verdict or a preference, by the last user message."""
+    prompt = body["messages"][-1]["content"]
+    text = "Compared.\nPreference: C" if "Second reply" in prompt else "Fits.\nVerdict: True"
+    usage = {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}
+    return httpx.Response(
+        200, json={"choices": [{"message": {"content": text}, "finish_reason": "stop"}], "usage": usage}
+    )
+
+
+class FakeServer:
+    """Answers chat completions after the scripted failures; records the bodies it saw."""
+
+    def __init__(self, failures: list[Callable[[], httpx.Response]] | None = None) -> None:
+        self.failures = list(failures or [])
+        self.bodies: list[dict[str, Any]] = []
+        self.headers: list[httpx.Headers] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/v1/chat/completions"
+        self.bodies.append(json.loads(request.content))
+        self.headers.append(request.headers)
+        if self.failures:
+            return self.failures.pop(0)()
+        return chat_answer(self.bodies[-1])
+
+
+def status(code: int) -> Callable[[], httpx.Response]:
+    return lambda: httpx.Response(code, json={"error": {"message": f"status {code}"}})
+
+
+def raising(exc: type[httpx.TransportError]) -> Callable[[], httpx.Response]:
+    def fail() -> httpx.Response:
+        raise exc("scripted failure")
+
+    return fail
+
+
+def judge_on(handler: Handler | FakeServer, **kwargs: Any) -> OpenAIJudge:
+    kwargs.setdefault("backoff_s", 0.001)
+    return OpenAIJudge(
+        "http://judge.test/v1", "tiny-judge", transport=httpx.MockTransport(handler), max_retries=2, **kwargs
+    )
+
+
+async def judged(judge: OpenAIJudge, tasks: list[JudgeTask]) -> list[Any]:
+    await judge.start()
+    try:
+        return await judge.judge(tasks)
+    finally:
+        await judge.close()
+
+
+@pytest.mark.parametrize(
+    ("failures", "attempts"),
+    [
+        ([status(429)], 2),  # busy once: retried
+        ([status(503), status(503)], 3),  # unavailable twice: retried up to max_retries
+        ([raising(httpx.ConnectError)], 2),  # the connection was refused: retried
+        ([raising(httpx.ConnectTimeout)], 2),  # the connection was never made: retried
+    ],
+)
+async def test_retryable_failures_are_retried(failures: list[Callable[[], httpx.Response]], attempts: int) -> None:
+    server = FakeServer()
+    judge = judge_on(server)
+    await judge.start()
+    server.failures, server.bodies = failures, []
+    (reply,) = await judge.judge([task()])
+    await judge.close()
+    assert reply.error is None and reply.answers[0].endswith("Preference: C")
+    assert len(server.bodies) == attempts
+
+
+@pytest.mark.parametrize(
+    ("failure", "attempts", "message"),
+    [
+        (status(400), 1, "answered 400"),  # a bad request is not retried
+        (status(500), 1, "answered 500"),  # nor a server error that may have done the work
+        (raising(httpx.ReadTimeout), 1, "timed out"),  # nor a timeout: the request may be running
+        (raising(httpx.RemoteProtocolError), 1, "cannot reach"),  # nor a broken connection mid-request
+        (lambda: httpx.Response(200, json={"choices": []}), 1, "not a chat completion"),  # malformed
+        (lambda: httpx.Response(200, text="<html>"), 1, "not a chat completion"),  # not JSON
+    ],
+)
+async def test_other_failures_become_backend_errors_at_once(
+    failure: Callable[[], httpx.Response], attempts: int, message: str
+) -> None:
+    server = FakeServer()
+    judge = judge_on(server)
+    await judge.start()
+    server.failures, server.bodies = [failure], []
+    fine, failed = await judge.judge([task(), task()])
+    await judge.close()
+    assert fine.error is None or failed.error is None  # the failure hits one task only
+    error = fine.error or failed.error
+    assert error is not None and message in error
+    assert len(server.bodies) == 2 + attempts - 1
+
+
+async def test_429_every_time_gives_up_after_max_retries() -> None:
+    server = FakeServer()
+    judge = judge_on(server)
+    await judge.start()
+    server.failures, server.bodies = [status(429)] * 10, []
+    (reply,) = await judge.judge([task()])
+    await judge.close()
+    assert reply.error is not None and "429 after 3 attempts" in reply.error
+    assert len(server.bodies) == 3
+
+
+async def test_the_request_carries_the_conversation_sampling_and_regex() -> None:
+    server = FakeServer()
+    sampling = JudgeSampling(seed=7, max_tokens=1000, rationale_max_chars=100)
+    replies = await judged(judge_on(server, sampling=sampling, api_key=SecretStr("sk-test")), [task("unified")])
+    assert replies[0].error is None and replies[0].prompt_tokens == 80 and replies[0].completion_tokens == 20
+    body = server.bodies[-1]
+    assert body["model"] == "tiny-judge"
+    assert (body["temperature"], body["seed"], body["max_tokens"]) == (0.0, 7, 1000)
+    assert body["structured_outputs"] == {"regex": judgment_regex("preference", 100)}
+    assert [m["role"] for m in body["messages"]] == ["system"] + ["user", "assistant"] * 3 + ["user"]
+    assert server.headers[-1]["authorization"] == "Bearer sk-test"
+
+
+async def test_free_form_requests_carry_no_regex_and_no_key() -> None:
+    server = FakeServer()
+    await judged(judge_on(server, sampling=JudgeSampling(structured_outputs=False, seed=None)), [task()])
+    assert all("structured_outputs" not in b and "seed" not in b for b in server.bodies)
+    assert "authorization" not in server.headers[-1]
+
+
+async def test_concurrency_limit() -> None:
+    in_flight = peak = 0
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return chat_answer(json.loads(request.content))
+
+    judge = OpenAIJudge("http://judge.test/v1", "m", transport=httpx.MockTransport(slow), max_concurrency=3)
+    replies = await judged(judge, [task() for _ in range(12)])
+    assert all(r.error is None for r in replies)
+    assert peak == 3
+
+
+async def test_start_fails_when_the_server_does_not_answer() -> None:
+    judge = judge_on(FakeServer([status(401)]))
+    with pytest.raises(BackendError, match="warm-up"):
+        await judge.start()
+    await judge.close()
+
+
+async def test_judge_before_start_is_a_backend_error() -> None:
+    with pytest.raises(BackendError, match="not started"):
+        await judge_on(FakeServer()).judge([task()])
+
+
+async def test_the_reward_service_on_the_openai_backend() -> None:
+    server = FakeServer()
+    busy_once: list[Callable[[], httpx.Response]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if b"refuse me" in request.content:
+            return status(400)()
+        if busy_once and b"Second reply" in request.content:
+            return busy_once.pop()()
+        return server(request)
+
+    doomed = COMPEER.example.replace("</response>", "refuse me\n</response>")
+    async with serve(judge_on(handler)) as client:
+        busy_once.append(status(429))  # after the warm-up
+        response = await client.post("/v1/judge", json={"items": [item(doomed), item()]})
+    assert response.status_code == 200
+    failed, fine = response.json()["results"]
+    assert failed["status"] == "backend_error" and "400" in failed["errors"][0]
+    assert fine["status"] == "ok" and fine["reward"] == 5  # its preference turn was retried after a 429
+    assert not busy_once
+    assert response.json()["usage"]["prompt_tokens"] == 80
