@@ -92,6 +92,7 @@ async def judged(judge: OpenAIJudge, tasks: list[JudgeTask]) -> list[Any]:
         ([status(503), status(503)], 3),  # unavailable twice: retried up to max_retries
         ([raising(httpx.ConnectError)], 2),  # the connection was refused: retried
         ([raising(httpx.ConnectTimeout)], 2),  # the connection was never made: retried
+        ([raising(httpx.RemoteProtocolError)], 2),  # a pooled connection the server had closed: retried
     ],
 )
 async def test_retryable_failures_are_retried(failures: list[Callable[[], httpx.Response]], attempts: int) -> None:
@@ -111,7 +112,7 @@ async def test_retryable_failures_are_retried(failures: list[Callable[[], httpx.
         (status(400), 1, "answered 400"),  # a bad request is not retried
         (status(500), 1, "answered 500"),  # nor a server error that may have done the work
         (raising(httpx.ReadTimeout), 1, "timed out"),  # nor a timeout: the request may be running
-        (raising(httpx.RemoteProtocolError), 1, "cannot reach"),  # nor a broken connection mid-request
+        (raising(httpx.ReadError), 1, "cannot reach"),  # nor a connection broken while reading the answer
         (lambda: httpx.Response(200, json={"choices": []}), 1, "not a chat completion"),  # malformed
         (lambda: httpx.Response(200, text="<html>"), 1, "not a chat completion"),  # not JSON
     ],

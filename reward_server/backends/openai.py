@@ -5,10 +5,11 @@ requests: vLLM's OpenAI server, SGLang or a hosted model. With structured output
 carries vLLM's ``"structured_outputs": {"regex": ...}`` field (current vLLM silently ignores the older
 ``guided_*`` fields; servers that know neither should run with ``REWARD_STRUCTURED_OUTPUTS=false``).
 
-One long-lived ``httpx.AsyncClient``, an explicit ``httpx.Timeout``, at most ``max_concurrency``
-requests in flight, and retries with exponential backoff only where retrying is safe and useful: 429,
-503 and failures to connect. Anything else (another status, a read timeout, a malformed answer) fails
-that candidate alone with ``backend_error``.
+The requests go through the services' one HTTP client (:class:`services.clients.ServiceClient`): one
+long-lived ``httpx.AsyncClient``, explicit timeouts, at most ``max_concurrency`` requests in flight,
+and retries with exponential backoff only where retrying is safe and useful: 429, 503, failures to
+connect and pooled connections the server had closed. Anything else (another status, a read timeout,
+a malformed answer) fails that candidate alone with ``backend_error``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel, Field, SecretStr, ValidationError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from reward_server.backends.base import BackendError, JudgeReply
 from reward_server.backends.conversation import (
@@ -32,12 +32,10 @@ from reward_server.backends.conversation import (
     warm_up_task,
 )
 from reward_server.settings import RewardSettings
+from services.clients import RETRY_STATUSES, ServiceClient, ServiceResponseError, ServiceUnreachableError
 from services.judge_protocol import JudgeTask
 
 logger = logging.getLogger(__name__)
-
-#: Statuses worth retrying: the server is busy (429) or briefly unavailable (503).
-RETRY_STATUSES = frozenset({429, 503})
 
 
 class _PromptDetails(BaseModel):
@@ -66,19 +64,6 @@ class ChatCompletion(BaseModel):
     usage: _Usage | None = None
 
 
-class RetryableStatusError(Exception):
-    """The server answered a status in :data:`RETRY_STATUSES`."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(f"the judge server answered {response.status_code}")
-        self.status_code = response.status_code
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Whether a failed request may be sent again: 429/503, or the connection was never made."""
-    return isinstance(exc, RetryableStatusError | httpx.ConnectError | httpx.ConnectTimeout)
-
-
 class OpenAIJudge:
     """The ``openai`` backend.
 
@@ -88,7 +73,8 @@ class OpenAIJudge:
         sampling: how each judge turn is sampled.
         api_key: bearer key, if the server needs one.
         max_concurrency: most requests in flight.
-        timeout: timeouts of one request.
+        timeout_s: read timeout of one request.
+        connect_timeout_s: connect timeout.
         max_retries: retries after a retryable failure.
         backoff_s: first backoff; it doubles with each retry up to ``max_backoff_s``.
         max_backoff_s: longest backoff.
@@ -108,7 +94,8 @@ class OpenAIJudge:
         *,
         api_key: SecretStr | None = None,
         max_concurrency: int = 64,
-        timeout: httpx.Timeout | None = None,
+        timeout_s: float = 120.0,
+        connect_timeout_s: float = 5.0,
         max_retries: int = 4,
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,
@@ -123,11 +110,11 @@ class OpenAIJudge:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self._api_key = api_key
-        self._timeout = timeout or httpx.Timeout(120.0, connect=5.0)
-        self._limits = httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency)
+        self._timeouts = timeout_s, connect_timeout_s
+        self._max_concurrency = max_concurrency
         self._transport = transport
         self._slots = asyncio.Semaphore(max_concurrency)
-        self._client: httpx.AsyncClient | None = None
+        self._client: ServiceClient | None = None
 
     @classmethod
     def from_settings(cls, settings: RewardSettings, sampling: JudgeSampling) -> OpenAIJudge:
@@ -140,7 +127,8 @@ class OpenAIJudge:
             sampling,
             api_key=settings.openai_api_key,
             max_concurrency=settings.openai_max_concurrency,
-            timeout=httpx.Timeout(settings.openai_timeout_s, connect=settings.openai_connect_timeout_s),
+            timeout_s=settings.openai_timeout_s,
+            connect_timeout_s=settings.openai_connect_timeout_s,
             max_retries=settings.openai_max_retries,
             concurrency=settings.judge_concurrency,
         )
@@ -152,12 +140,15 @@ class OpenAIJudge:
             BackendError: the server did not answer the warm-up task.
         """
         if self._client is None:
-            headers = {"Authorization": f"Bearer {self._api_key.get_secret_value()}"} if self._api_key else {}
-            self._client = httpx.AsyncClient(
-                base_url=self.base_url,
-                headers=headers,
-                timeout=self._timeout,
-                limits=self._limits,
+            self._client = ServiceClient(
+                self.base_url,
+                api_key=self._api_key.get_secret_value() if self._api_key else None,
+                timeout_s=self._timeouts[0],
+                connect_timeout_s=self._timeouts[1],
+                retries=self.max_retries,
+                backoff_s=self.backoff_s,
+                max_backoff_s=self.max_backoff_s,
+                max_connections=self._max_concurrency,
                 transport=self._transport,
             )
         (reply,) = await self.judge([warm_up_task()])
@@ -184,21 +175,6 @@ class OpenAIJudge:
             body["structured_outputs"] = {"regex": regex}
         return body
 
-    async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(is_retryable),
-            wait=wait_exponential(multiplier=self.backoff_s, max=self.max_backoff_s),
-            stop=stop_after_attempt(self.max_retries + 1),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                response = await client.post("/chat/completions", json=body)
-                if response.status_code in RETRY_STATUSES:
-                    raise RetryableStatusError(response)
-                return response
-        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
-
     async def complete(self, messages: Messages, regex: str | None = None) -> Completion:
         """Answer one chat with the judge's sampling (and ``regex``, when given).
 
@@ -211,13 +187,18 @@ class OpenAIJudge:
             raise BackendError("the openai backend is not started")
         async with self._slots:
             try:
-                response = await self._post(client, self._body(messages, regex))
-            except RetryableStatusError as exc:
-                raise TurnError(f"{exc} after {self.max_retries + 1} attempts") from exc
-            except httpx.TimeoutException as exc:
-                raise TurnError(f"the judge server timed out ({type(exc).__name__})") from exc
+                response = await client.request("POST", "/chat/completions", self._body(messages, regex))
+            except ServiceResponseError as exc:
+                retried = f" after {self.max_retries + 1} attempts" if exc.status in RETRY_STATUSES else ""
+                raise TurnError(f"the judge server answered {exc.status}{retried}: {exc.message[:300]}") from exc
+            except ServiceUnreachableError as exc:
+                if isinstance(exc.__cause__, httpx.TimeoutException) and not isinstance(
+                    exc.__cause__, httpx.ConnectTimeout
+                ):
+                    raise TurnError(f"the judge server timed out ({type(exc.__cause__).__name__})") from exc
+                raise TurnError(f"cannot reach the judge server: {exc}") from exc
             except httpx.HTTPError as exc:
-                raise TurnError(f"cannot reach the judge server: {type(exc).__name__}: {exc}") from exc
+                raise TurnError(f"the judge server's answer failed: {type(exc).__name__}: {exc}") from exc
         if response.status_code != 200:
             raise TurnError(f"the judge server answered {response.status_code}: {response.text[:300]}")
         try:
