@@ -1,6 +1,6 @@
 """The embedding service, measured side by side in one run on ESConv test utterances.
 
-Three comparisons, each as a ratio of two measurements interleaved in the same run (the machine is
+Four comparisons, each as a ratio of two measurements interleaved in the same run (the machine is
 shared and noisy; absolute figures move, ratios much less):
 
 - ``throughput``: texts/s of ``POST /v1/embeddings`` with requests of ``b`` texts sent one at a time,
@@ -8,6 +8,8 @@ shared and noisy; absolute figures move, ratios much less):
   (``model.encode(chunk)``), for each ``b`` of ``--batch-sizes``.
 - ``micro_batching``: ``--clients`` concurrent clients each sending requests of 8 texts, over the
   same requests sent one at a time (the micro-batcher merges concurrent requests).
+- ``batching_ceiling``: in this process, the same texts encoded 8 at a time against groups of 128
+  encoded as length-sorted passes of 16 or 32: the most batching can gain on this machine.
 - ``history_cache``: latency of ``POST /v1/redundancy`` for a group of 16 replies with a
   40-utterance history, on a service whose history cache holds the history (every sibling sample and
   every later turn of a dialogue sends it again) over a service with the cache off.
@@ -119,6 +121,23 @@ def micro_batching(url: str, texts: list[str], clients: int, repeats: int) -> di
     }
 
 
+def batching_ceiling(model: Any, texts: list[str], repeats: int) -> dict[str, Any]:
+    """In-process: what batching can gain at best on this machine. The texts encoded 8 at a time (what
+    one-at-a-time requests of 8 cost) against groups of 128 encoded as length-sorted passes of 16 or 32
+    (what the micro-batcher gives the model under load)."""
+    ways = {
+        "chunks_of_8": lambda: [model.encode(c) for c in _chunks(texts, 8)],
+        "groups_of_128_passes_of_16": lambda: [model.encode(c, batch_size=16) for c in _chunks(texts, 128)],
+        "groups_of_128_passes_of_32": lambda: [model.encode(c, batch_size=32) for c in _chunks(texts, 128)],
+    }
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(repeats):
+        for name, way in ways.items():
+            times[name].append(_timed(way))
+    base = statistics.median(times["chunks_of_8"])
+    return {name: round(base / statistics.median(t), 3) for name, t in times.items()}
+
+
 def history_cache(cached_url: str, uncached_url: str, dialogues: list[list[str]], requests: int) -> dict[str, Any]:
     """Redundancy latency with the history cached over uncached (G = 16, |H| = 40)."""
     pool = [u for d in dialogues for u in d]
@@ -150,6 +169,9 @@ def main(
     cache_requests: int = typer.Option(24, help="Redundancy requests per side of the cache comparison."),
     infinity_url: str = typer.Option("", help="An infinity-emb server to compare with (see docs/embedder.md)."),
     infinity_model: str = typer.Option("minilm", help="The model name that infinity server serves."),
+    parts: str = typer.Option(
+        "throughput,micro_batching,batching_ceiling,history_cache", help="Which comparisons to run, comma-separated."
+    ),
     threads: int = typer.Option(
         1, help="Torch threads of every side (2 threads on 2 shared cores swing wildly when a core is busy)."
     ),
@@ -176,10 +198,9 @@ def main(
         model = load_sentence_model(max_seq_length=256)
         model.encode(sample[:32])
         _post(urls[0], "/v1/embeddings", [{"input": sample[:32]}])  # warm-up
-        result = {
-            "texts": len(sample),
-            "threads": threads,
-            "throughput": throughput(
+        wanted = set(parts.split(","))
+        runs: dict[str, Callable[[], Any]] = {
+            "throughput": lambda: throughput(
                 urls[0],
                 model,
                 sample,
@@ -187,9 +208,12 @@ def main(
                 repeats,
                 (infinity_url, infinity_model) if infinity_url else None,
             ),
-            "micro_batching": micro_batching(urls[0], sample, clients, repeats),
-            "history_cache": history_cache(urls[0], urls[1], dialogues, cache_requests),
+            "micro_batching": lambda: micro_batching(urls[0], sample, clients, repeats),
+            "batching_ceiling": lambda: batching_ceiling(model, sample, repeats),
+            "history_cache": lambda: history_cache(urls[0], urls[1], dialogues, cache_requests),
         }
+        result: dict[str, Any] = {"texts": len(sample), "threads": threads}
+        result |= {name: run() for name, run in runs.items() if name in wanted}
     typer.echo(json.dumps(result, indent=2))
 
 
