@@ -93,8 +93,13 @@ class GroupRewardService:
             for c, cand in enumerate(cands)
         ]
         judge_request = JudgeRequest(schema_name=request.schema_name, mode=request.mode, items=items)
+        schema = SCHEMAS[request.schema_name]
+        parsed = [parse_candidate(item.candidate, schema) for item in items]
+        # Redundancy is measured on the final responses (the whole output when none was parsed).
+        responses = iter(p.response or item.candidate for p, item in zip(parsed, items, strict=True))
+        replies = [[next(responses) for _ in cands] for _, cands in groups]
         judged, (redundancy, status, error) = await asyncio.gather(
-            self.judge.judge(judge_request), self._redundancy(request, groups)
+            self.judge.judge_parsed(judge_request, parsed), self._redundancy(request, groups, replies)
         )
         self.outcomes.labels(status).inc()
         variant: Variant = request.redundancy.variant or self.settings.redundancy_variant
@@ -149,7 +154,10 @@ class GroupRewardService:
         )
 
     async def _redundancy(
-        self, request: RewardsRequest, groups: list[tuple[RewardGroup, list[RewardCandidate]]]
+        self,
+        request: RewardsRequest,
+        groups: list[tuple[RewardGroup, list[RewardCandidate]]],
+        replies: list[list[str]],
     ) -> tuple[RedundancyResponse | None, RedundancyStatus, str | None]:
         """The embedder's answer, or why there is none (never raises for the embedder's sake)."""
         options = request.redundancy
@@ -157,15 +165,10 @@ class GroupRewardService:
             return None, "disabled", None
         if self.embedder is None:
             return None, "disabled", "no embedding service is configured (REWARD_EMBEDDER_URL)"
-        schema = SCHEMAS[request.schema_name]
         body = RedundancyRequest(
             groups=[
-                RedundancyGroup(
-                    id=str(g),
-                    candidates=[parse_candidate(c.candidate, schema).response or c.candidate for c in cands],
-                    history=[m.content for m in group.history],
-                )
-                for g, (group, cands) in enumerate(groups)
+                RedundancyGroup(id=str(g), candidates=texts, history=[m.content for m in group.history])
+                for g, ((group, _), texts) in enumerate(zip(groups, replies, strict=True))
             ],
             alpha=options.alpha if options.alpha is not None else self.settings.redundancy_alpha,
             beta=options.beta if options.beta is not None else self.settings.redundancy_beta,

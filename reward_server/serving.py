@@ -134,7 +134,15 @@ class JudgeService:
         """
         self._check_limits(request)
         schema = SCHEMAS[request.schema_name]
-        parsed = [parse_candidate(item.candidate, schema) for item in request.items]
+        return await self.judge_parsed(request, [parse_candidate(item.candidate, schema) for item in request.items])
+
+    async def judge_parsed(self, request: JudgeRequest, parsed: Sequence[ParsedCandidate]) -> JudgeResponse:
+        """Judge a request whose limits were checked and whose candidates were parsed by the caller.
+
+        Raises:
+            QueueFullError: the batcher's queue is full (429).
+        """
+        schema = SCHEMAS[request.schema_name]
         tasks = [
             build_task(schema, request.mode, tuple(Turn(m.role, m.content) for m in item.history), cand, item.reference)
             for item, cand in zip(request.items, parsed, strict=True)
