@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import uvicorn
-
 from reward_server.app import create_app
 from reward_server.settings import RewardSettings
-from services.http import configure_logging
+from services.service_app import serve
 
 
 def main() -> None:
     """Run the service until interrupted."""
     settings = RewardSettings()
-    configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level, log_config=None
-    )
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ class RewardSettings(ServiceSettings):
     openai_timeout_s: float = Field(120.0, gt=0, description="Read timeout of one chat request, in seconds.")
     openai_connect_timeout_s: float = Field(5.0, gt=0, description="Connect timeout, in seconds.")
     openai_max_retries: int = Field(
-        4, ge=0, description="Retries of a chat request after 429, 503 or a connect error (exponential backoff)."
+        4, ge=0, description="Retries of a chat request after 429, 503, a connect error or a closed pooled connection."
     )
 
     @model_validator(mode="after")

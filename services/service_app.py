@@ -21,7 +21,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from services.errors import ServiceUnavailableError
-from services.http import HttpMetrics, install_error_handlers, install_middleware
+from services.http import HttpMetrics, configure_logging, install_error_handlers, install_middleware
 from services.protocol import Health, ModelCard, ModelList
 from services.settings import ServiceSettings
 
@@ -154,6 +154,14 @@ def create_service_app(
     app.include_router(common_router)
     app.include_router(router)
     return app
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run a service app with uvicorn on the settings' host and port until interrupted, logging with request ids."""
+    import uvicorn
+
+    configure_logging(settings.log_level)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, log_config=None)
 
 
 def render_openapi(app: FastAPI) -> str:
