@@ -12,7 +12,7 @@ export REWARD_PORT ?= 8000
 export EMBEDDER_HOST ?= 127.0.0.1
 export EMBEDDER_PORT ?= 8001
 
-.PHONY: run test lint format install install-dev install-vllm train-judge eval-judge openapi clean
+.PHONY: run test lint format install install-dev install-vllm install-train train-judge eval-judge openapi clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +36,17 @@ $(VENV)/.installed-vllm: $(VENV)/.installed-dev
 	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec triton
 	touch $@
 
+# The GRPO trainer's runtime (docs/training.md): OpenRLHF 0.11.2 without its pins, then the `train` extra.
+# torch is named again so pip keeps the CPU build from /opt/wheels.
+$(VENV)/.installed-train: $(VENV)/.installed-vllm
+	$(PIP) install --quiet --no-deps openrlhf==0.11.2
+	$(PIP) install --quiet $(FIND_LINKS) torch==2.13.0 -e '.[train]'
+	touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 install-vllm: $(VENV)/.installed-vllm
+install-train: $(VENV)/.installed-train
 
 # Both services on loopback: the embedder (8001) and the reward service (8000), stopped together by Ctrl-C.
 run: install
@@ -57,8 +65,8 @@ format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# The vLLM tests run on CPU too, so the engine is installed before anything is checked.
-test: $(VENV)/.installed-vllm lint
+# The vLLM and OpenRLHF tests run on CPU too, so both are installed before anything is checked.
+test: $(VENV)/.installed-train lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 # Rebuild the CPU judge's artifact from ESConv (train on train, tune on valid).
