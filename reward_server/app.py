@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from reward_server.backends import make_backend
 from reward_server.backends.base import JudgeBackend
+from reward_server.cohort import CohortBuffer
 from reward_server.group_serving import GroupRewardService
 from reward_server.routes import router
 from reward_server.serving import JudgeService
@@ -48,11 +49,13 @@ def create_app(
     service = JudgeService(backend, settings, http_metrics.registry)
     embedder = embedder or make_embedder_client(settings)
     group_service = GroupRewardService(service, settings, embedder, http_metrics.registry)
+    cohorts = CohortBuffer(group_service, settings, http_metrics.registry)
 
     async def start() -> None:
         service.batcher.start()
 
     async def stop() -> None:
+        await cohorts.close()
         await service.batcher.close()
         if embedder is not None:
             await embedder.aclose()
@@ -69,4 +72,5 @@ def create_app(
     )
     app.state.service = service
     app.state.group_service = group_service
+    app.state.cohorts = cohorts
     return app

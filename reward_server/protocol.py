@@ -280,3 +280,52 @@ class RewardsResponse(StrictModel):
     template_version: str
     variant: Literal["paper", "sign_aware"]
     usage: Usage
+
+
+class OpenRLHFRewardRequest(StrictModel):
+    """``POST /openrlhf/reward``: OpenRLHF's remote reward request (one item per list from its rollouts)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "query": ["<|im_start|>user\nI might lose my job.<|im_end|>\n<|im_start|>assistant\n<output>"],
+                    "prompts": ["<|im_start|>user\nI might lose my job.<|im_end|>\n<|im_start|>assistant\n"],
+                    "labels": [
+                        {
+                            "group_id": "esconv-train-0007-003",
+                            "group_size": 4,
+                            "schema": "compeer",
+                            "history": _EXAMPLE_ITEM["history"],
+                            "reference": _EXAMPLE_ITEM["reference"],
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    query: list[str] = Field(
+        min_length=1, max_length=MAX_ITEMS, description="Each sample's decoded prompt followed by the policy's output."
+    )
+    prompts: list[str] | None = Field(
+        None, max_length=MAX_ITEMS, description="Each sample's prompt, cut off the query to find the output."
+    )
+    labels: list[dict[str, Any] | str] | None = Field(
+        None,
+        max_length=MAX_ITEMS,
+        description="Each sample's label: a JSON object (or a string holding one) with group_id, group_size, "
+        "schema, history and reference (docs/training.md).",
+    )
+
+
+class OpenRLHFRewardResponse(StrictModel):
+    """``POST /openrlhf/reward`` answer, aligned with the request's ``query``."""
+
+    rewards: list[float] = Field(description="The reward of each sample (reweighted by its group's redundancy).")
+    scores: list[float] = Field(description="The same rewards (OpenRLHF filters and logs on scores).")
+    extra_logs: dict[str, list[float]] = Field(
+        description="Numbers OpenRLHF logs, one per sample: raw_reward, step_accuracy, preference, format, s_in, "
+        "s_hi, tau, weight, reweighted, group_fill, fallback."
+    )

@@ -6,11 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
+from reward_server.cohort import CohortBuffer
 from reward_server.group_serving import GroupRewardService
 from reward_server.protocol import (
     FieldOut,
     JudgeRequest,
     JudgeResponse,
+    OpenRLHFRewardRequest,
+    OpenRLHFRewardResponse,
     RewardsRequest,
     RewardsResponse,
     SchemaList,
@@ -45,6 +48,16 @@ def get_group_service(request: Request) -> GroupRewardService:
 
 
 GroupServiceDep = Annotated[GroupRewardService, Depends(get_group_service)]
+
+
+def get_cohorts(request: Request) -> CohortBuffer:
+    """The cohort buffer of /openrlhf/reward, once the backend is loaded."""
+    require_ready(request)
+    cohorts: CohortBuffer = request.app.state.cohorts
+    return cohorts
+
+
+CohortsDep = Annotated[CohortBuffer, Depends(get_cohorts)]
 
 
 @router.get("/v1/schemas", response_model=SchemaList)
@@ -89,3 +102,16 @@ async def rewards(body: RewardsRequest, service: GroupServiceDep) -> RewardsResp
     the embedder is down or slow, rewards come back unweighted with ``redundancy`` saying why.
     """
     return await service.rewards(body)
+
+
+@router.post("/openrlhf/reward", response_model=OpenRLHFRewardResponse, responses=_ERRORS)
+async def openrlhf_reward(body: OpenRLHFRewardRequest, cohorts: CohortsDep) -> OpenRLHFRewardResponse:
+    """OpenRLHF's remote reward protocol (``--reward.remote_url``), with GRPO groups gathered back.
+
+    OpenRLHF sends each sampled reply alone. Each sample waits here for its group's siblings (the
+    label's ``group_id`` and ``group_size``; at most ``REWARD_COHORT_WAIT_S``), the group is judged
+    and reweighted by redundancy as in ``/v1/rewards``, and each request gets its own samples'
+    rewards within ``REWARD_OPENRLHF_DEADLINE_S``. A sample that could not be judged gets the
+    fallback reward with ``fallback`` = 1 in ``extra_logs``.
+    """
+    return await cohorts.reward(body)

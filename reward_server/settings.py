@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.judge_protocol import RATIONALE_MAX_CHARS, judgment_token_budget
+from services.openrlhf import DEFAULT_STOP_MARKERS
 from services.redundancy import DEFAULT_ALPHA, DEFAULT_BETA, LengthUnit, Variant
 from services.rewards import UnparseablePolicy
 from services.settings import ServiceSettings
@@ -135,6 +136,40 @@ class RewardSettings(ServiceSettings):
     redundancy_alpha: float = Field(DEFAULT_ALPHA, ge=0, description="Steepness of the length gate tau.")
     redundancy_beta: float = Field(DEFAULT_BETA, ge=0, description="Reply length at which tau is 1/2.")
     redundancy_length_unit: LengthUnit = Field("words", description="Reply length in words or embedder tokens.")
+
+    # POST /openrlhf/reward: the cohort buffer that gathers OpenRLHF's one-sample requests into groups.
+    cohort_wait_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long a GRPO group waits for its siblings after its first sample arrives; past it, the "
+        "samples that came are scored as a partial group.",
+    )
+    openrlhf_deadline_s: float = Field(
+        120.0,
+        gt=0,
+        lt=180,
+        description="Every /openrlhf/reward request is answered within this many seconds (OpenRLHF gives up at "
+        "180); a sample not scored by then gets the fallback reward, flagged.",
+    )
+    openrlhf_fallback_reward: float = Field(
+        0.0, allow_inf_nan=False, description="Reward of a sample the judge could not score (flagged fallback=1)."
+    )
+    openrlhf_stop_markers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_STOP_MARKERS),
+        description="End-of-turn markers cut off the end of the policy's output (the query keeps special tokens).",
+    )
+    max_open_cohorts: int = Field(
+        100_000, ge=1, description="Groups waiting for siblings at once; past it, requests get 429."
+    )
+
+    @model_validator(mode="after")
+    def _check_cohort_deadline(self) -> Self:
+        if self.cohort_wait_s >= self.openrlhf_deadline_s:
+            raise ValueError(
+                f"cohort_wait_s ({self.cohort_wait_s}) must be below openrlhf_deadline_s ({self.openrlhf_deadline_s}), "
+                "or the group's judging would have no time left"
+            )
+        return self
 
     @field_validator("embedder_url", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from policy_trainer.cli import openrlhf_prompts
 from reward_server.judge_model.cli import esconv_cer, eval_judge, train_judge
 
 app = typer.Typer(help="UnifiReward as a service: the reward service, its data and judge tools.", no_args_is_help=True)
@@ -44,6 +45,7 @@ def up(
 
 
 data_app.command("esconv-cer")(esconv_cer)
+data_app.command("openrlhf-prompts")(openrlhf_prompts)
 app.command("train-judge")(train_judge)
 app.command("eval-judge")(eval_judge)
 

@@ -96,7 +96,14 @@ def configure_logging(level: str) -> None:
 
 
 def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    """The field's dotted path, without where it came from (a field may be named ``query`` too).
+
+    >>> _loc_to_param(("body", "query", 0)), _loc_to_param(("query", "limit")), _loc_to_param(("body",))
+    ('query.0', 'limit', None)
+    """
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
     return ".".join(parts) or None
 
 

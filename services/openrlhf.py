@@ -1,0 +1,194 @@
+"""What the reward service and the trainer share about OpenRLHF: the prompt label, the policy's
+output inside OpenRLHF's reward request, and one sample's reward with its logged numbers.
+
+OpenRLHF 0.11.2 scores each sampled reply with its own request,
+``{"query": [prompt + output], "prompts": [prompt], "labels": [label]}``. The label is the prompt
+row's label column, passed through untouched; ours (:class:`PromptLabel`) carries the GRPO group's
+id and size, the dialogue and the reference, so whoever gathers the group (the reward service's
+cohort buffer or the trainer's agent executor) can judge it and measure its redundancy.
+
+Both gatherers answer with :class:`SampleReward`: the reward plus ``extra_logs`` of numbers only,
+always the same keys (OpenRLHF turns each into a tensor and averages it over the rollout batch;
+:data:`EXTRA_LOG_KEYS` documents them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ConfigDict, Field, ValidationError
+
+from reward_server.protocol import MAX_MESSAGES, MAX_TEXT, JudgeMode, JudgeResult, Message, SchemaName
+from services.errors import InvalidRequestError
+from services.protocol import StrictModel
+from services.redundancy import Variant, apply_weight
+
+#: End-of-turn markers a decoded query may end with (OpenRLHF decodes with special tokens kept).
+DEFAULT_STOP_MARKERS: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "</s>", "<eos>")
+
+#: What each ``extra_logs`` number means; every sample carries every key.
+EXTRA_LOG_KEYS: dict[str, str] = {
+    "raw_reward": "the judged reward before redundancy reweighting (the fallback reward on fallback)",
+    "step_accuracy": "share of the reasoning steps the judge found correct, 0..1 (0 without steps)",
+    "preference": "+1 when the reply is judged at least as good as the reference, -1 when not, 0 unjudged",
+    "format": "+1 when every step and the response are present, -1 when not, 0 unjudged",
+    "s_in": "mean cosine of the reply to its group's other replies (0 when not measured)",
+    "s_hi": "mean cosine of the reply to the dialogue's utterances (0 when not measured)",
+    "tau": "the group's length gate (0 when not measured)",
+    "weight": "1 / ((1 + tau s_in)(1 + tau s_hi)); 1 when not measured",
+    "reweighted": "1 when the redundancy weight was applied, 0 when the reward is unweighted",
+    "group_fill": "siblings scored together / group_size: 1 for a full group, less for a partial one",
+    "fallback": "1 when the judge gave no reward and the fallback reward was used, else 0",
+}
+
+
+class PromptLabel(StrictModel):
+    """The label of one prompt row: OpenRLHF passes it to the reward with every sampled reply.
+
+    Unknown keys are kept (teams add their own bookkeeping), and a JSON string is read as well as an
+    object (``docs/training.md``).
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    group_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=512,
+        description="Unique per prompt row: the replies sampled from it form one GRPO group. Absent: the "
+        "reply is scored as a group of one.",
+    )
+    group_size: int = Field(1, ge=1, le=4096, description="The run's n_samples_per_prompt: replies per group.")
+    schema_name: SchemaName = Field("compeer", alias="schema", description="Reasoning schema the policy writes.")
+    mode: JudgeMode = Field("unified", description="What the judge checks: unified, prm (steps) or orm (reply).")
+    history: list[Message] = Field(
+        default_factory=list, max_length=MAX_MESSAGES, description="The dialogue so far, oldest first."
+    )
+    reference: str | None = Field(None, max_length=MAX_TEXT, description="The gold supporter reply of this round.")
+
+
+def parse_label(raw: object, param: str = "labels") -> PromptLabel:
+    """Read a label: a JSON object, or a string holding one.
+
+    Raises:
+        InvalidRequestError: not a JSON object, or a field is wrong (the message says which).
+
+    >>> parse_label('{"group_id": "d1-r2", "group_size": 4}').group_size
+    4
+    >>> parse_label({"history": [{"role": "seeker", "content": "hi"}]}).group_id is None
+    True
+    """
+    value: Any = raw
+    if isinstance(raw, str | bytes):
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise InvalidRequestError(f"the label is not JSON: {exc}", param=param) from exc
+    if not isinstance(value, dict):
+        raise InvalidRequestError(
+            f"the label must be a JSON object (group_id, group_size, schema, history, reference), not "
+            f"{type(value).__name__}",
+            param=param,
+        )
+    try:
+        return PromptLabel.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidRequestError(f"label field {where or '(root)'}: {first['msg']}", param=param) from exc
+
+
+def policy_output(query: str, prompt: str, stop_markers: Sequence[str] = DEFAULT_STOP_MARKERS) -> str:
+    """The policy's output inside an OpenRLHF query (the decoded prompt followed by the output).
+
+    The prompt is cut off where the query repeats it (where they first differ, should decoding have
+    changed a character of the prompt), then trailing end-of-turn markers and whitespace go.
+
+    >>> policy_output("<|user|>hi<|assistant|>Hello there.<|im_end|>", "<|user|>hi<|assistant|>")
+    'Hello there.'
+    >>> policy_output("just an output", "")
+    'just an output'
+    """
+    if query.startswith(prompt):
+        output = query[len(prompt) :]
+    else:
+        common = 0
+        for a, b in zip(query, prompt, strict=False):
+            if a != b:
+                break
+            common += 1
+        output = query[common:]
+    output = output.strip()
+    trimmed = True
+    while trimmed:
+        trimmed = False
+        for marker in stop_markers:
+            if marker and output.endswith(marker):
+                output = output[: -len(marker)].rstrip()
+                trimmed = True
+    return output
+
+
+@dataclass(frozen=True)
+class Redundancy:
+    """One reply's redundancy, as the embedder measured it."""
+
+    s_in: float
+    s_hi: float
+    tau: float
+    weight: float
+
+
+@dataclass(frozen=True)
+class SampleReward:
+    """One sample's reward and its logged numbers (keys of :data:`EXTRA_LOG_KEYS`)."""
+
+    reward: float
+    extra_logs: dict[str, float]
+
+    @property
+    def fallback(self) -> bool:
+        """Whether the reward is the fallback (the judge gave none)."""
+        return self.extra_logs["fallback"] == 1.0
+
+
+def sample_reward(
+    result: JudgeResult | None,
+    redundancy: Redundancy | None,
+    *,
+    variant: Variant,
+    fallback_reward: float,
+    group_fill: float = 1.0,
+) -> SampleReward:
+    """Combine a judgment and a redundancy into the sample's reward (COMPEER eq. 5 with ``variant``).
+
+    Args:
+        result: the judge's result for the sample; None when judging failed altogether.
+        redundancy: the sample's redundancy; None when it was not measured (the reward is unweighted).
+        variant: how the weight applies to a negative reward (``services.redundancy.apply_weight``).
+        fallback_reward: the reward when the judge gave none (flagged ``fallback`` = 1).
+        group_fill: the share of the group scored together.
+    """
+    raw = result.reward if result is not None else None
+    logs = dict.fromkeys(EXTRA_LOG_KEYS, 0.0)
+    logs["weight"] = 1.0
+    logs["group_fill"] = float(group_fill)
+    if result is not None and result.components is not None:
+        steps = result.components.steps
+        logs["step_accuracy"] = sum(1 for s in steps if s > 0) / len(steps) if steps else 0.0
+        logs["preference"] = float(result.components.preference or 0)
+        logs["format"] = float(result.components.format)
+    if raw is None:
+        logs["fallback"] = 1.0
+        logs["raw_reward"] = float(fallback_reward)
+        return SampleReward(float(fallback_reward), logs)
+    logs["raw_reward"] = float(raw)
+    reward = float(raw)
+    if redundancy is not None:
+        logs.update(s_in=redundancy.s_in, s_hi=redundancy.s_hi, tau=redundancy.tau, weight=redundancy.weight)
+        logs["reweighted"] = 1.0
+        reward = apply_weight(raw, redundancy.weight, variant)
+    return SampleReward(reward, logs)
