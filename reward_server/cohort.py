@@ -20,11 +20,8 @@ never get judged against each other's dialogue.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -39,11 +36,13 @@ from reward_server.protocol import (
 from reward_server.settings import RewardSettings
 from services.batching import QueueFullError
 from services.errors import InvalidRequestError, ServiceError
+from services.gathering import GroupGatherer
 from services.openrlhf import (
     EXTRA_LOG_KEYS,
     PromptLabel,
     Redundancy,
     SampleReward,
+    group_key,
     parse_label,
     policy_output,
     sample_reward,
@@ -51,18 +50,6 @@ from services.openrlhf import (
 from services.redundancy import Variant
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class _Cohort:
-    """The samples of one GRPO group that have arrived so far."""
-
-    key: tuple[str, str]
-    label: PromptLabel
-    size: int
-    outputs: list[str] = field(default_factory=list)
-    futures: list[asyncio.Future[SampleReward]] = field(default_factory=list)
-    timer: asyncio.TimerHandle | None = None
 
 
 class CohortMetrics:
@@ -99,17 +86,18 @@ class CohortBuffer:
         self.groups = groups
         self.settings = settings
         self.metrics = CohortMetrics(registry)
-        self._open: dict[tuple[str, str], _Cohort] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.metrics.open.set_function(lambda: len(self._open))
+        self.gatherer: GroupGatherer[PromptLabel, str, SampleReward] = GroupGatherer(
+            self._score,
+            self._fallback,
+            wait_s=settings.cohort_wait_s,
+            max_open=settings.max_open_cohorts,
+            on_close=self._on_close,
+        )
+        self.metrics.open.set_function(lambda: self.gatherer.open_groups)
 
     async def close(self) -> None:
         """Answer every waiting sample with the fallback reward and stop the groups being scored."""
-        for cohort in list(self._open.values()):
-            self._close_cohort(cohort, "shutdown")
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.gatherer.close()
 
     def _read(self, request: OpenRLHFRewardRequest) -> list[tuple[PromptLabel, str]]:
         """Each sample's label and output; every check happens before any sample joins a group."""
@@ -143,7 +131,10 @@ class CohortBuffer:
         """
         started = time.monotonic()
         samples = self._read(request)
-        futures = [self._join(label, output) for label, output in samples]
+        try:
+            futures = [self.gatherer.join(group_key(label), label.group_size, label, out) for label, out in samples]
+        except QueueFullError as exc:
+            raise QueueFullError(f"{exc.message} (REWARD_MAX_OPEN_COHORTS)") from exc
         remaining = self.settings.openrlhf_deadline_s - (time.monotonic() - started)
         await asyncio.wait([asyncio.shield(f) for f in futures], timeout=max(remaining, 0.0))
         scored = [self._answer(future) for future in futures]
@@ -154,7 +145,7 @@ class CohortBuffer:
         )
 
     def _answer(self, future: asyncio.Future[SampleReward]) -> SampleReward:
-        if future.done() and not future.cancelled() and future.exception() is None:
+        if future.done():
             result = future.result()
             self.metrics.samples.labels("fallback" if result.fallback else "scored").inc()
             return result
@@ -169,77 +160,23 @@ class CohortBuffer:
             None, None, variant=variant, fallback_reward=self.settings.openrlhf_fallback_reward, group_fill=fill
         )
 
-    def _join(self, label: PromptLabel, output: str) -> asyncio.Future[SampleReward]:
-        """Add a sample to its group; the future resolves when the group has been scored."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[SampleReward] = loop.create_future()
-        if label.group_id is None or label.group_size == 1:
-            cohort = _Cohort(key=("", ""), label=label, size=1, outputs=[output], futures=[future])
-            self._score_later(cohort, "single")
-            return future
-        content = label.model_dump_json(by_alias=True, exclude={"group_id"})
-        key = (label.group_id, hashlib.blake2b(content.encode(), digest_size=16).hexdigest())
-        cohort_or_none = self._open.get(key)
-        if cohort_or_none is None:
-            if len(self._open) >= self.settings.max_open_cohorts:
-                raise QueueFullError(
-                    f"{len(self._open)} groups are waiting for their siblings (REWARD_MAX_OPEN_COHORTS)"
-                )
-            cohort = _Cohort(key=key, label=label, size=label.group_size)
-            cohort.timer = loop.call_later(self.settings.cohort_wait_s, self._close_cohort, cohort, "deadline")
-            self._open[key] = cohort
-        else:
-            cohort = cohort_or_none
-        cohort.outputs.append(output)
-        cohort.futures.append(future)
-        if len(cohort.outputs) >= cohort.size:
-            self._close_cohort(cohort, "full")
-        return future
-
-    def _close_cohort(self, cohort: _Cohort, reason: str) -> None:
-        if self._open.get(cohort.key) is not cohort:
-            return
-        del self._open[cohort.key]
-        if cohort.timer is not None:
-            cohort.timer.cancel()
-        if reason == "shutdown":
-            for future in cohort.futures:
-                future.set_result(self._fallback(len(cohort.outputs) / cohort.size))
-            return
-        self._score_later(cohort, reason)
-
-    def _score_later(self, cohort: _Cohort, reason: str) -> None:
+    def _on_close(self, reason: str, fill: float) -> None:
         self.metrics.groups.labels(reason).inc()
-        self.metrics.fill.observe(len(cohort.outputs) / cohort.size)
-        task = asyncio.get_running_loop().create_task(self._score(cohort))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.metrics.fill.observe(fill)
 
-    async def _score(self, cohort: _Cohort) -> None:
-        """Score a closed group and resolve its samples' futures (never raises but for cancellation)."""
-        fill = len(cohort.outputs) / cohort.size
+    async def _score(self, label: PromptLabel, outputs: list[str], fill: float) -> list[SampleReward]:
+        """Judge and reweight one group (the judge's refusals give fallback rewards)."""
         try:
-            results = await self._judge_group(cohort, fill)
-        except asyncio.CancelledError:
-            _resolve(cohort.futures, [self._fallback(fill)] * len(cohort.futures))
-            raise
-        except ServiceError as exc:
-            logger.warning("group %s was not judged (%s): fallback rewards", cohort.label.group_id, exc)
-            results = [self._fallback(fill)] * len(cohort.futures)
-        except Exception:
-            logger.exception("group %s failed: fallback rewards", cohort.label.group_id)
-            results = [self._fallback(fill)] * len(cohort.futures)
-        _resolve(cohort.futures, results)
-
-    async def _judge_group(self, cohort: _Cohort, fill: float) -> list[SampleReward]:
-        label = cohort.label
-        scored = await self.groups.rewards(
-            RewardsRequest(
-                schema_name=label.schema_name,
-                mode=label.mode,
-                groups=[RewardGroup(history=label.history, reference=label.reference, candidates=cohort.outputs)],
+            scored = await self.groups.rewards(
+                RewardsRequest(
+                    schema_name=label.schema_name,
+                    mode=label.mode,
+                    groups=[RewardGroup(history=label.history, reference=label.reference, candidates=outputs)],
+                )
             )
-        )
+        except ServiceError as exc:
+            logger.warning("group %s was not judged (%s): fallback rewards", label.group_id, exc.message)
+            return [self._fallback(fill)] * len(outputs)
         variant: Variant = self.settings.redundancy_variant
         fallback = self.settings.openrlhf_fallback_reward
         return [
@@ -255,9 +192,3 @@ def _redundancy(candidate: CandidateReward) -> Redundancy | None:
     return Redundancy(
         s_in=candidate.s_in or 0.0, s_hi=candidate.s_hi or 0.0, tau=candidate.tau or 0.0, weight=candidate.weight
     )
-
-
-def _resolve(futures: Sequence[asyncio.Future[SampleReward]], results: Sequence[SampleReward]) -> None:
-    for future, result in zip(futures, results, strict=True):
-        if not future.done():
-            future.set_result(result)

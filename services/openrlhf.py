@@ -14,6 +14,7 @@ always the same keys (OpenRLHF turns each into a tensor and averages it over the
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -99,6 +100,18 @@ def parse_label(raw: object, param: str = "labels") -> PromptLabel:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidRequestError(f"label field {where or '(root)'}: {first['msg']}", param=param) from exc
+
+
+def group_key(label: PromptLabel) -> tuple[str, str] | None:
+    """The key a sample's group is gathered under: the group id and a digest of the rest of the label.
+
+    Two prompts that wrongly share a group id thus never get judged against each other's dialogue.
+    None for a label without a group id (the sample is a group of one).
+    """
+    if label.group_id is None:
+        return None
+    content = label.model_dump_json(by_alias=True, exclude={"group_id"})
+    return label.group_id, hashlib.blake2b(content.encode(), digest_size=16).hexdigest()
 
 
 def policy_output(query: str, prompt: str, stop_markers: Sequence[str] = DEFAULT_STOP_MARKERS) -> str:

@@ -1,0 +1,110 @@
+"""A GRPO rollout through OpenRLHF 0.11.2's own code, with a scripted generator instead of vLLM.
+
+What runs is OpenRLHF's: the prompt preprocessing (``preprocess_data`` with the tokenizer's chat
+template), an agent executor's ``execute`` called ``n_samples_per_prompt`` times concurrently per
+prompt (as ``RolloutRayActor.generate_responses`` does), the conversion of each response into an
+``Experience`` and ``compute_advantages_and_returns``. Only the engine's ``generate`` is scripted: it
+answers each prompt with the replies a test chose.
+
+OpenRLHF's experience maker imports ``openrlhf.models``, which imports ``flash_attn`` at module top
+level; flash-attn is a CUDA build, so when it is missing a stub package from ``tests/stubs`` stands in
+(its functions raise if called; nothing on this path calls them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+
+STUBS = Path(__file__).resolve().parent / "stubs"
+if importlib.util.find_spec("flash_attn") is None:
+    sys.path.append(str(STUBS))
+
+from openrlhf.datasets.prompts_dataset import preprocess_data  # noqa: E402
+from openrlhf.trainer.ppo_utils.experience_maker import RemoteExperienceMaker  # noqa: E402
+from openrlhf.trainer.ppo_utils.kl_controller import FixedKLController  # noqa: E402
+from openrlhf.trainer.ppo_utils.samples_generator import SamplesGenerator  # noqa: E402
+from vllm import SamplingParams  # noqa: E402
+
+MAX_LEN = 4096
+
+
+@dataclass
+class ScriptedEngine:
+    """Stands in for OpenRLHF's rollout actor's ``generate``: each prompt's replies, in order."""
+
+    tokenizer: Any
+    replies: dict[tuple[int, ...], list[str]]
+
+    async def generate(self, prompt_token_ids: list[int], sampling_params: Any, multi_modal_data: Any = None) -> Any:
+        await asyncio.sleep(0)
+        text = self.replies[tuple(prompt_token_ids)].pop(0) + self.tokenizer.eos_token
+        ids = self.tokenizer(text=text, add_special_tokens=False)["input_ids"]
+        return SimpleNamespace(outputs=[SimpleNamespace(token_ids=ids, text=text, finish_reason="stop", logprobs=None)])
+
+
+def prompts_and_labels(rows: Sequence[dict[str, Any]], tokenizer: Any) -> list[tuple[str, Any]]:
+    """Each row as OpenRLHF's prompt dataset reads it (``--data.apply_chat_template``)."""
+    return [
+        preprocess_data(row, input_key="input", label_key="label", apply_chat_template=tokenizer.apply_chat_template)
+        for row in rows
+    ]
+
+
+async def rollout(
+    executor: Any, tokenizer: Any, prompts: Sequence[tuple[str, Any]], replies: Sequence[list[str]]
+) -> list[list[dict[str, Any]]]:
+    """Every prompt's samples generated and rewarded concurrently, as OpenRLHF's rollout actor does."""
+    script = {
+        tuple(tokenizer(text=prompt, add_special_tokens=False)["input_ids"]): list(texts)
+        for (prompt, _), texts in zip(prompts, replies, strict=True)
+    }
+    engine = ScriptedEngine(tokenizer, script)
+    params = SamplingParams(max_tokens=1024, temperature=1.0)
+
+    async def one_prompt(prompt: str, label: Any, n: int) -> list[dict[str, Any]]:
+        tasks = [executor.execute(prompt, label, params, MAX_LEN, tokenizer, engine) for _ in range(n)]
+        return list(await asyncio.gather(*tasks))
+
+    groups = await asyncio.gather(
+        *(one_prompt(prompt, label, len(texts)) for (prompt, label), texts in zip(prompts, replies, strict=True))
+    )
+    return list(groups)
+
+
+def grpo_args(n_samples_per_prompt: int) -> SimpleNamespace:
+    """The part of OpenRLHF's arguments that reward shaping reads, as its parser leaves them for GRPO."""
+    return SimpleNamespace(
+        rollout=SimpleNamespace(n_samples_per_prompt=n_samples_per_prompt, micro_batch_size=1, max_new_tokens=None),
+        algo=SimpleNamespace(advantage=SimpleNamespace(estimator="group_norm", gamma=1.0, lambd=1.0)),
+        reward=SimpleNamespace(clip_range=(-10, 10), overlong_buffer_len=None, stop_properly_penalty_coef=None),
+        train=SimpleNamespace(dynamic_batch_enable=False),
+        data=SimpleNamespace(max_len=MAX_LEN),
+    )
+
+
+def advantages(responses: Sequence[dict[str, Any]], args: SimpleNamespace, tokenizer: Any) -> list[Any]:
+    """OpenRLHF's experiences of the responses, with advantages from ``compute_advantages_and_returns``."""
+    experiences = [SamplesGenerator._process_response_into_experience(None, r, max_len=MAX_LEN) for r in responses]
+    maker = RemoteExperienceMaker(
+        None,
+        None,
+        None,
+        None,
+        kl_controller=FixedKLController(0.0),
+        strategy=SimpleNamespace(args=args),
+        tokenizer=tokenizer,
+    )
+    batches = maker.split_rollout_samples(experiences)
+    for batch in batches:
+        batch.kl = torch.zeros_like(batch.action_mask, dtype=torch.float32)
+        batch.values = None
+    return list(maker.compute_advantages_and_returns(batches))
