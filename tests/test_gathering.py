@@ -1,0 +1,90 @@
+"""``services.gathering.GroupGatherer``: groups close when full, at their wait, or on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from services.batching import QueueFullError
+from services.gathering import GroupGatherer
+
+
+class Recorder:
+    """A scorer that records each call and answers ``context:item:fill``."""
+
+    def __init__(self, fail: bool = False, short: bool = False, delay_s: float = 0.0) -> None:
+        self.calls: list[tuple[str, list[str], float]] = []
+        self.fail, self.short, self.delay_s = fail, short, delay_s
+
+    async def __call__(self, context: str, items: list[str], fill: float) -> Sequence[str]:
+        self.calls.append((context, list(items), fill))
+        await asyncio.sleep(self.delay_s)
+        if self.fail:
+            raise RuntimeError("scoring failed")
+        out = [f"{context}:{item}:{fill}" for item in items]
+        return out[:-1] if self.short else out
+
+
+def gatherer(score: Recorder, wait_s: float = 5.0, **kwargs: object) -> GroupGatherer[str, str, str]:
+    return GroupGatherer(score, lambda fill: f"fallback:{fill}", wait_s=wait_s, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_a_group_is_scored_once_when_its_last_sample_arrives() -> None:
+    score = Recorder()
+    g = gatherer(score)
+    first = g.join("k", 3, "ctx", "a")
+    await asyncio.sleep(0.05)
+    assert not first.done() and g.open_groups == 1
+    rest = [g.join("k", 3, "other", "b"), g.join("k", 3, "other", "c")]
+    assert await asyncio.gather(first, *rest) == ["ctx:a:1.0", "ctx:b:1.0", "ctx:c:1.0"]
+    assert score.calls == [("ctx", ["a", "b", "c"], 1.0)] and g.open_groups == 0
+
+
+async def test_the_next_samples_of_a_closed_key_start_a_new_group() -> None:
+    score = Recorder()
+    g = gatherer(score)
+    out = await asyncio.gather(*(g.join("k", 2, "ctx", item) for item in "abcd"))
+    assert out == ["ctx:a:1.0", "ctx:b:1.0", "ctx:c:1.0", "ctx:d:1.0"]
+    assert [items for _, items, _ in score.calls] == [["a", "b"], ["c", "d"]]
+
+
+@pytest.mark.parametrize(("key", "size"), [(None, 4), ("k", 1)])
+async def test_no_key_or_size_one_is_scored_alone_at_once(key: str | None, size: int) -> None:
+    score = Recorder()
+    g = gatherer(score, wait_s=60)
+    assert await asyncio.wait_for(g.join(key, size, "ctx", "a"), 1) == "ctx:a:1.0"
+    assert g.open_groups == 0
+
+
+async def test_a_partial_group_is_scored_at_its_wait() -> None:
+    reasons: list[tuple[str, float]] = []
+    g = gatherer(Recorder(), wait_s=0.1, on_close=lambda why, fill: reasons.append((why, fill)))
+    out = await asyncio.wait_for(asyncio.gather(g.join("k", 4, "ctx", "a"), g.join("k", 4, "ctx", "b")), 2)
+    assert out == ["ctx:a:0.5", "ctx:b:0.5"] and reasons == [("deadline", 0.5)]
+
+
+@pytest.mark.parametrize("recorder", [Recorder(fail=True), Recorder(short=True)])
+async def test_a_failed_scoring_gives_every_sample_the_fallback(recorder: Recorder) -> None:
+    g = gatherer(recorder)
+    assert await asyncio.gather(g.join("k", 2, "c", "a"), g.join("k", 2, "c", "b")) == ["fallback:1.0"] * 2
+
+
+async def test_too_many_open_groups_is_refused() -> None:
+    g = gatherer(Recorder(), max_open=1)
+    waiting = g.join("a", 2, "c", "x")
+    with pytest.raises(QueueFullError):
+        g.join("b", 2, "c", "y")
+    g.join("a", 2, "c", "z")  # joining an open group is always possible
+    assert await waiting == "c:x:1.0"
+
+
+async def test_close_answers_waiting_and_scoring_samples_with_the_fallback() -> None:
+    g = gatherer(Recorder(delay_s=10))
+    waiting = g.join("w", 3, "c", "a")
+    scoring = [g.join("s", 2, "c", "b"), g.join("s", 2, "c", "c")]
+    await asyncio.sleep(0.05)
+    await g.close()
+    assert await waiting == f"fallback:{1 / 3}"
+    assert await asyncio.gather(*scoring) == ["fallback:1.0"] * 2
