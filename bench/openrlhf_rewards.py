@@ -126,6 +126,10 @@ async def _measure(reward: str, embedder: str, rounds: int, groups_per_request: 
     return results
 
 
+def _ratios(rates: list[float], baseline: list[float]) -> list[float]:
+    return [round(a / b, 3) for a, b in zip(rates, baseline, strict=True)]
+
+
 def main(
     rounds: int = typer.Option(3, help="Measured rounds (after one warm-up round)."),
     groups: int = typer.Option(16, help="Groups of 4 per measurement (64 samples by default)."),
@@ -149,8 +153,8 @@ def main(
         "samples_per_s": {w: round(v, 1) for w, v in median.items()},
         "openrlhf_over_batch": round(median["openrlhf"] / median["batch"], 3),
         "agent_over_batch": round(median["agent"] / median["batch"], 3),
-        "per_round_openrlhf_over_batch": [round(a / b, 3) for a, b in zip(results["openrlhf"], results["batch"])],
-        "per_round_agent_over_batch": [round(a / b, 3) for a, b in zip(results["agent"], results["batch"])],
+        "per_round_openrlhf_over_batch": _ratios(results["openrlhf"], results["batch"]),
+        "per_round_agent_over_batch": _ratios(results["agent"], results["batch"]),
         "load": os.getloadavg()[0],
     }
     print(json.dumps(summary, indent=2))

@@ -34,7 +34,7 @@ from reward_server.protocol import JudgeItem, JudgeRequest, JudgeResponse
 from services.candidate_parser import parse_candidate
 from services.clients import ClientError, EmbedderClient, RewardClient
 from services.esc_schema import SCHEMAS
-from services.gathering import GroupGatherer
+from services.gathering import Group, GroupGatherer, score_by_kind
 from services.openrlhf import PromptLabel, Redundancy, SampleReward, group_key, parse_label, sample_reward
 from services.redundancy import DEFAULT_ALPHA, DEFAULT_BETA, LengthUnit, Variant
 
@@ -53,6 +53,12 @@ class AgentSettings(BaseSettings):
     reward_api_key: SecretStr | None = Field(None, description="Bearer key of the reward service.")
     embedder_api_key: SecretStr | None = Field(None, description="Bearer key of the embedding service.")
     group_wait_s: float = Field(60.0, gt=0, description="How long a sample waits for its group's siblings.")
+    group_flush_ms: float = Field(
+        10.0, ge=0, description="How long a complete group waits for others, to be scored with them in one call."
+    )
+    max_items_per_call: int = Field(
+        256, ge=1, description="Most outputs per judge call (keep it within REWARD_MAX_ITEMS_PER_REQUEST)."
+    )
     judge_timeout_s: float = Field(120.0, gt=0, description="Deadline of the group's judge call.")
     embedder_timeout_s: float = Field(10.0, gt=0, description="Deadline of the group's redundancy call.")
     fallback_reward: float = Field(0.0, allow_inf_nan=False, description="Reward of a sample the judge did not score.")
@@ -90,7 +96,11 @@ class GroupScorer:
                 backoff_s=0.05,
             )
         self.gatherer: GroupGatherer[PromptLabel, str, SampleReward] = GroupGatherer(
-            self._score, self.fallback, wait_s=settings.group_wait_s
+            self._score,
+            self.fallback,
+            wait_s=settings.group_wait_s,
+            flush_s=settings.group_flush_ms / 1000,
+            max_items_per_call=settings.max_items_per_call,
         )
 
     def fallback(self, fill: float) -> SampleReward:
@@ -109,45 +119,70 @@ class GroupScorer:
             logger.warning("sample not scored (%s): fallback reward", exc)
             return self.fallback(0.0)
 
-    async def _score(self, label: PromptLabel, outputs: list[str], fill: float) -> list[SampleReward]:
-        judged, redundancy = await asyncio.gather(self._judge(label, outputs), self._redundancy(label, outputs))
+    async def _score(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> list[list[SampleReward]]:
+        """Judge and reweight closed groups: per schema and mode, one judge and one redundancy call."""
+        return await score_by_kind(groups, lambda g: (g.context.schema_name, g.context.mode), self._score_call)
+
+    async def _score_call(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> list[list[SampleReward]]:
+        judged, redundancy = await asyncio.gather(self._judge(groups), self._redundancy(groups))
         s = self.settings
         results = []
-        for index in range(len(outputs)):
-            result = judged.results[index] if judged is not None else None
-            weight = None
-            if redundancy is not None:
-                g = redundancy.groups[0]
-                weight = Redundancy(s_in=g.s_in[index], s_hi=g.s_hi[index], tau=g.tau, weight=g.weights[index])
-            results.append(
-                sample_reward(
-                    result, weight, variant=s.redundancy_variant, fallback_reward=s.fallback_reward, group_fill=fill
+        offset = 0
+        for g, group in enumerate(groups):
+            scored = []
+            for index in range(len(group.items)):
+                result = judged.results[offset + index] if judged is not None else None
+                weight = None
+                if redundancy is not None:
+                    out = redundancy.groups[g]
+                    weight = Redundancy(
+                        s_in=out.s_in[index], s_hi=out.s_hi[index], tau=out.tau, weight=out.weights[index]
+                    )
+                scored.append(
+                    sample_reward(
+                        result,
+                        weight,
+                        variant=s.redundancy_variant,
+                        fallback_reward=s.fallback_reward,
+                        group_fill=group.fill,
+                    )
                 )
-            )
+            offset += len(group.items)
+            results.append(scored)
         return results
 
-    async def _judge(self, label: PromptLabel, outputs: list[str]) -> JudgeResponse | None:
-        items = [JudgeItem(history=label.history, candidate=o, reference=label.reference) for o in outputs]
-        request = JudgeRequest(schema_name=label.schema_name, mode=label.mode, items=items)
+    async def _judge(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> JudgeResponse | None:
+        first = groups[0].context
+        items = [
+            JudgeItem(history=g.context.history, candidate=o, reference=g.context.reference)
+            for g in groups
+            for o in g.items
+        ]
+        request = JudgeRequest(schema_name=first.schema_name, mode=first.mode, items=items)
         timeout = self.settings.judge_timeout_s
         try:
             answer = await asyncio.wait_for(self.reward.judge(request, timeout_s=timeout), timeout)
         except (ClientError, TimeoutError) as exc:
-            logger.warning("group %s was not judged (%s): fallback rewards", label.group_id, exc or "timeout")
+            logger.warning("%d groups were not judged (%s): fallback rewards", len(groups), exc or "timeout")
             return None
-        if len(answer.results) != len(outputs):
-            logger.warning("the reward service answered %d results for %d outputs", len(answer.results), len(outputs))
+        if len(answer.results) != len(items):
+            logger.warning("the reward service answered %d results for %d outputs", len(answer.results), len(items))
             return None
         return answer
 
-    async def _redundancy(self, label: PromptLabel, outputs: list[str]) -> RedundancyResponse | None:
+    async def _redundancy(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> RedundancyResponse | None:
         if self.embedder is None:
             return None
-        schema = SCHEMAS[label.schema_name]
-        replies = [parse_candidate(o, schema).response or o for o in outputs]
+        schema = SCHEMAS[groups[0].context.schema_name]
         s = self.settings
         request = RedundancyRequest(
-            groups=[RedundancyGroup(candidates=replies, history=[m.content for m in label.history])],
+            groups=[
+                RedundancyGroup(
+                    candidates=[parse_candidate(o, schema).response or o for o in g.items],
+                    history=[m.content for m in g.context.history],
+                )
+                for g in groups
+            ],
             alpha=s.redundancy_alpha,
             beta=s.redundancy_beta,
             length_unit=s.redundancy_length_unit,
@@ -157,10 +192,10 @@ class GroupScorer:
                 self.embedder.redundancy(request, timeout_s=s.embedder_timeout_s), s.embedder_timeout_s
             )
         except (ClientError, TimeoutError) as exc:
-            logger.warning("group %s is unweighted (%s)", label.group_id, exc or "timeout")
+            logger.warning("%d groups are unweighted (%s)", len(groups), exc or "timeout")
             return None
-        if len(answer.groups) != 1 or len(answer.groups[0].weights) != len(outputs):
-            logger.warning("the embedding service's answer does not match the group sent")
+        if [len(out.weights) for out in answer.groups] != [len(g.items) for g in groups]:
+            logger.warning("the embedding service's answer does not match the groups sent")
             return None
         return answer
 

@@ -36,7 +36,7 @@ from reward_server.protocol import (
 from reward_server.settings import RewardSettings
 from services.batching import QueueFullError
 from services.errors import InvalidRequestError, ServiceError
-from services.gathering import GroupGatherer
+from services.gathering import Group, GroupGatherer, score_by_kind
 from services.openrlhf import (
     EXTRA_LOG_KEYS,
     PromptLabel,
@@ -90,6 +90,8 @@ class CohortBuffer:
             self._score,
             self._fallback,
             wait_s=settings.cohort_wait_s,
+            flush_s=settings.cohort_flush_ms / 1000,
+            max_items_per_call=settings.max_items_per_request,
             max_open=settings.max_open_cohorts,
             on_close=self._on_close,
         )
@@ -164,25 +166,38 @@ class CohortBuffer:
         self.metrics.groups.labels(reason).inc()
         self.metrics.fill.observe(fill)
 
-    async def _score(self, label: PromptLabel, outputs: list[str], fill: float) -> list[SampleReward]:
-        """Judge and reweight one group (the judge's refusals give fallback rewards)."""
+    async def _score(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> list[list[SampleReward]]:
+        """Judge and reweight closed groups, one ``/v1/rewards`` call per schema and mode."""
+        return await score_by_kind(groups, _kind, self._score_call)
+
+    async def _score_call(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> list[list[SampleReward]]:
+        first = groups[0].context
+        request = RewardsRequest(
+            schema_name=first.schema_name,
+            mode=first.mode,
+            groups=[
+                RewardGroup(history=g.context.history, reference=g.context.reference, candidates=g.items)
+                for g in groups
+            ],
+        )
         try:
-            scored = await self.groups.rewards(
-                RewardsRequest(
-                    schema_name=label.schema_name,
-                    mode=label.mode,
-                    groups=[RewardGroup(history=label.history, reference=label.reference, candidates=outputs)],
-                )
-            )
+            scored = await self.groups.rewards(request)
         except ServiceError as exc:
-            logger.warning("group %s was not judged (%s): fallback rewards", label.group_id, exc.message)
-            return [self._fallback(fill)] * len(outputs)
+            logger.warning("%d groups were not judged (%s): fallback rewards", len(groups), exc.message)
+            return [[self._fallback(g.fill)] * len(g.items) for g in groups]
         variant: Variant = self.settings.redundancy_variant
         fallback = self.settings.openrlhf_fallback_reward
         return [
-            sample_reward(c.judge, _redundancy(c), variant=variant, fallback_reward=fallback, group_fill=fill)
-            for c in scored.groups[0].candidates
+            [
+                sample_reward(c.judge, _redundancy(c), variant=variant, fallback_reward=fallback, group_fill=g.fill)
+                for c in out.candidates
+            ]
+            for g, out in zip(groups, scored.groups, strict=True)
         ]
+
+
+def _kind(group: Group[PromptLabel, str, SampleReward]) -> tuple[str, str]:
+    return group.context.schema_name, group.context.mode
 
 
 def _redundancy(candidate: CandidateReward) -> Redundancy | None:

@@ -144,6 +144,11 @@ class RewardSettings(ServiceSettings):
         description="How long a GRPO group waits for its siblings after its first sample arrives; past it, the "
         "samples that came are scored as a partial group.",
     )
+    cohort_flush_ms: float = Field(
+        10.0,
+        ge=0,
+        description="How long a complete group waits for others to complete, to be judged with them in one batch.",
+    )
     openrlhf_deadline_s: float = Field(
         120.0,
         gt=0,

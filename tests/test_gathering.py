@@ -8,23 +8,23 @@ from collections.abc import Sequence
 import pytest
 
 from services.batching import QueueFullError
-from services.gathering import GroupGatherer
+from services.gathering import Group, GroupGatherer
 
 
 class Recorder:
-    """A scorer that records each call and answers ``context:item:fill``."""
+    """A scorer that records each call (its groups) and answers ``context:item:fill``."""
 
     def __init__(self, fail: bool = False, short: bool = False, delay_s: float = 0.0) -> None:
-        self.calls: list[tuple[str, list[str], float]] = []
+        self.calls: list[list[tuple[str, list[str], float]]] = []
         self.fail, self.short, self.delay_s = fail, short, delay_s
 
-    async def __call__(self, context: str, items: list[str], fill: float) -> Sequence[str]:
-        self.calls.append((context, list(items), fill))
+    async def __call__(self, groups: list[Group[str, str, str]]) -> Sequence[Sequence[str]]:
+        self.calls.append([(g.context, list(g.items), g.fill) for g in groups])
         await asyncio.sleep(self.delay_s)
         if self.fail:
             raise RuntimeError("scoring failed")
-        out = [f"{context}:{item}:{fill}" for item in items]
-        return out[:-1] if self.short else out
+        out = [[f"{g.context}:{item}:{g.fill}" for item in g.items] for g in groups]
+        return [o[:-1] for o in out] if self.short else out
 
 
 def gatherer(score: Recorder, wait_s: float = 5.0, **kwargs: object) -> GroupGatherer[str, str, str]:
@@ -39,7 +39,7 @@ async def test_a_group_is_scored_once_when_its_last_sample_arrives() -> None:
     assert not first.done() and g.open_groups == 1
     rest = [g.join("k", 3, "other", "b"), g.join("k", 3, "other", "c")]
     assert await asyncio.gather(first, *rest) == ["ctx:a:1.0", "ctx:b:1.0", "ctx:c:1.0"]
-    assert score.calls == [("ctx", ["a", "b", "c"], 1.0)] and g.open_groups == 0
+    assert score.calls == [[("ctx", ["a", "b", "c"], 1.0)]] and g.open_groups == 0
 
 
 async def test_the_next_samples_of_a_closed_key_start_a_new_group() -> None:
@@ -47,7 +47,7 @@ async def test_the_next_samples_of_a_closed_key_start_a_new_group() -> None:
     g = gatherer(score)
     out = await asyncio.gather(*(g.join("k", 2, "ctx", item) for item in "abcd"))
     assert out == ["ctx:a:1.0", "ctx:b:1.0", "ctx:c:1.0", "ctx:d:1.0"]
-    assert [items for _, items, _ in score.calls] == [["a", "b"], ["c", "d"]]
+    assert [[items for _, items, _ in call] for call in score.calls] == [[["a", "b"], ["c", "d"]]]
 
 
 @pytest.mark.parametrize(("key", "size"), [(None, 4), ("k", 1)])
@@ -88,3 +88,21 @@ async def test_close_answers_waiting_and_scoring_samples_with_the_fallback() -> 
     await g.close()
     assert await waiting == f"fallback:{1 / 3}"
     assert await asyncio.gather(*scoring) == ["fallback:1.0"] * 2
+
+
+async def test_groups_closing_within_the_flush_window_share_a_call_up_to_the_item_cap() -> None:
+    score = Recorder()
+    g = gatherer(score, flush_s=0.1, max_items_per_call=4)
+    first = [g.join("a", 2, "a", "x"), g.join("a", 2, "a", "y")]
+    await asyncio.sleep(0.02)
+    rest = [g.join(k, 2, k, item) for k in "bc" for item in "xy"]
+    await asyncio.gather(*first, *rest)
+    assert [[ctx for ctx, _, _ in call] for call in score.calls] == [["a", "b"], ["c"]]
+
+
+async def test_without_a_flush_window_each_group_is_scored_as_it_closes() -> None:
+    score = Recorder()
+    g = gatherer(score)
+    assert await asyncio.gather(g.join("a", 1, "a", "x")) == ["a:x:1.0"]
+    assert await asyncio.gather(g.join("b", 2, "b", "x"), g.join("b", 2, "b", "y")) == ["b:x:1.0", "b:y:1.0"]
+    assert len(score.calls) == 2
