@@ -1,12 +1,13 @@
 """Arbitrary JSON bodies never crash a route: a result, or an error in the envelope.
 
 Both services run in-process on their fake backends; the reward service reaches the embedder through
-its real client, so ``/v1/rewards`` is fuzzed with redundancy on.
+its real client, so ``/v1/rewards`` and ``/openrlhf/reward`` are fuzzed with redundancy on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -94,11 +95,35 @@ _embeddings_body = (
     )
     | _json
 )
+_label = st.fixed_dictionaries(
+    {},
+    optional={
+        **_common,
+        "group_id": st.text(max_size=5) | _json,
+        "group_size": st.integers(-1, 5) | _json,
+        "history": _history | _json,
+        "reference": _reference | _json,
+        "extra": _json,
+    },
+)
+_labels = st.lists(_label | _label.map(json.dumps) | _text | _json, max_size=3)
+_openrlhf_body = (
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "query": st.lists(_text | _json, max_size=3) | _json,
+            "prompts": st.lists(_text, max_size=3) | _json,
+            "labels": _labels | _json,
+        },
+    )
+    | _json
+)
 _requests = st.lists(
     st.tuples(st.just("/v1/judge"), _judge_body)
     | st.tuples(st.just("/v1/rewards"), _rewards_body)
     | st.tuples(st.just("/v1/redundancy"), _redundancy_body)
-    | st.tuples(st.just("/v1/embeddings"), _embeddings_body),
+    | st.tuples(st.just("/v1/embeddings"), _embeddings_body)
+    | st.tuples(st.just("/openrlhf/reward"), _openrlhf_body),
     min_size=1,
     max_size=6,
 )
@@ -109,7 +134,9 @@ async def _post_all(requests: list[tuple[str, Any]]) -> list[httpx.Response]:
     embedder_app = create_embedder(EmbedderSettings(_env_file=None, backend="fake"), backend=FakeEmbedder())
     async with in_process(embedder_app) as embedder:
         client = EmbedderClient("http://embedder", transport=httpx.ASGITransport(embedder_app), retries=0)
-        app = create_app(RewardSettings(_env_file=None, backend="fake"), backend=FakeJudge(), embedder=client)
+        # A group that never completes is scored at its wait; keep that short.
+        settings = RewardSettings(_env_file=None, backend="fake", cohort_wait_s=0.05)
+        app = create_app(settings, backend=FakeJudge(), embedder=client)
         async with in_process(app) as reward:
             return [
                 await (embedder if path in _EMBEDDER_ROUTES else reward).post(path, json=body)
@@ -129,3 +156,7 @@ def test_any_body_gets_a_result_or_an_enveloped_error(requests: list[tuple[str, 
             assert all(r["status"] in ("ok", "parse_error") for r in body["results"])
         elif path == "/v1/rewards":
             assert all(g["redundancy"] in ("ok", "disabled") for g in body["groups"]), body
+        elif path == "/openrlhf/reward":
+            n = len(body["rewards"])
+            assert n == len(body["scores"]) and all(len(v) == n for v in body["extra_logs"].values()), body
+            assert all(f == 0.0 for f in body["extra_logs"]["fallback"]), body
