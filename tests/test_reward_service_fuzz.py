@@ -138,8 +138,12 @@ async def _post_all(requests: list[tuple[str, Any]]) -> list[httpx.Response]:
         settings = RewardSettings(_env_file=None, backend="fake", cohort_wait_s=0.05)
         app = create_app(settings, backend=FakeJudge(), embedder=client)
         async with in_process(app) as reward:
+            # json.dumps writes NaN and Infinity as Python does; a client may send them too.
+            headers = {"content-type": "application/json"}
             return [
-                await (embedder if path in _EMBEDDER_ROUTES else reward).post(path, json=body)
+                await (embedder if path in _EMBEDDER_ROUTES else reward).post(
+                    path, content=json.dumps(body), headers=headers
+                )
                 for path, body in requests
             ]
 
