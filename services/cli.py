@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import typer
 
+from policy_trainer.cli import preflight, train
 from reward_server.judge_model.cli import esconv_cer, eval_judge, train_judge
 
-app = typer.Typer(help="UnifiReward as a service: the reward service, its data and judge tools.", no_args_is_help=True)
+app = typer.Typer(
+    help="UnifiReward as a service: the reward service, its data and judge tools, GRPO training on Ray.",
+    no_args_is_help=True,
+)
 data_app = typer.Typer(help="Build datasets from ESConv.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -46,6 +50,8 @@ def up(
 data_app.command("esconv-cer")(esconv_cer)
 app.command("train-judge")(train_judge)
 app.command("eval-judge")(eval_judge)
+app.command("train")(train)
+app.command("preflight")(preflight)
 
 
 if __name__ == "__main__":
