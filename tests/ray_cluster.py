@@ -1,6 +1,6 @@
 """A local Ray head for the tests: loopback only, its own ports and temp dir, stopped by pid.
 
-``ray start --head --block`` runs in the foreground as a child of the test, in a new session; GCS,
+``ray start --head --block`` runs in the foreground as a child of the test, in a process group of its own; GCS,
 raylet, dashboard and the workers are its descendants. On the way out it gets SIGTERM (it then drains
 and stops what it started), and whatever of its process tree is still alive after a grace period is
 killed by pid. ``ray stop`` is never used: it stops every Ray of the user on the machine.
@@ -57,7 +57,7 @@ def _job_server_up(address: str) -> bool:
 
 
 def _stop(process: subprocess.Popen[bytes], grace_s: float) -> None:
-    """SIGTERM the head, then SIGKILL what is left of its process tree (job drivers run in sessions of their own)."""
+    """SIGTERM the head, then SIGKILL what is left of its process tree (job drivers leave its process group)."""
     tree: list[psutil.Process] = []
     with contextlib.suppress(psutil.NoSuchProcess):
         tree = psutil.Process(process.pid).children(recursive=True)
