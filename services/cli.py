@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import typer
 
-from policy_trainer.cli import openrlhf_prompts
+from policy_trainer.cli import openrlhf_prompts, preflight, train
 from reward_server.judge_model.cli import esconv_cer, eval_judge, train_judge
 
-app = typer.Typer(help="UnifiReward as a service: the reward service, its data and judge tools.", no_args_is_help=True)
+app = typer.Typer(
+    help="UnifiReward as a service: the reward service, its data and judge tools, GRPO training on Ray.",
+    no_args_is_help=True,
+)
 data_app = typer.Typer(help="Build datasets from ESConv.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -48,6 +51,8 @@ data_app.command("esconv-cer")(esconv_cer)
 data_app.command("openrlhf-prompts")(openrlhf_prompts)
 app.command("train-judge")(train_judge)
 app.command("eval-judge")(eval_judge)
+app.command("train")(train)
+app.command("preflight")(preflight)
 
 
 if __name__ == "__main__":
