@@ -34,6 +34,10 @@ from openrlhf.trainer.ppo_utils.kl_controller import FixedKLController  # noqa: 
 from openrlhf.trainer.ppo_utils.samples_generator import SamplesGenerator  # noqa: E402
 from vllm import SamplingParams  # noqa: E402
 
+from policy_trainer.launcher import openrlhf_flags  # noqa: E402
+from policy_trainer.openrlhf_cli import parse_openrlhf_args  # noqa: E402
+from policy_trainer.settings import TrainerSettings  # noqa: E402
+
 MAX_LEN = 4096
 
 
@@ -81,18 +85,22 @@ async def rollout(
 
 
 def grpo_args(n_samples_per_prompt: int) -> SimpleNamespace:
-    """The part of OpenRLHF's arguments that reward shaping reads, as its parser leaves them for GRPO."""
-    return SimpleNamespace(
-        rollout=SimpleNamespace(n_samples_per_prompt=n_samples_per_prompt, micro_batch_size=1, max_new_tokens=None),
-        algo=SimpleNamespace(advantage=SimpleNamespace(estimator="group_norm", gamma=1.0, lambd=1.0)),
-        reward=SimpleNamespace(clip_range=(-10, 10), overlong_buffer_len=None, stop_properly_penalty_coef=None),
-        train=SimpleNamespace(dynamic_batch_enable=False),
-        data=SimpleNamespace(max_len=MAX_LEN),
+    """OpenRLHF's arguments of our launcher's default GRPO run, as OpenRLHF's own parser leaves them."""
+    run = TrainerSettings(
+        _env_file=None,
+        actor_model="/models/policy",
+        prompt_dataset="rows.jsonl",
+        n_samples_per_prompt=n_samples_per_prompt,
     )
+    return parse_openrlhf_args(openrlhf_flags(run))
 
 
-def advantages(responses: Sequence[dict[str, Any]], args: SimpleNamespace, tokenizer: Any) -> list[Any]:
-    """OpenRLHF's experiences of the responses, with advantages from ``compute_advantages_and_returns``."""
+def advantages(responses: Sequence[dict[str, Any]], args: SimpleNamespace, tokenizer: Any) -> list[float]:
+    """Each response's advantage, from OpenRLHF's experiences and ``compute_advantages_and_returns``.
+
+    OpenRLHF's samples generator turns each response into an experience, the experience maker packs
+    them into micro-batches and shapes the rewards; the advantage of a sample is read at its last token.
+    """
     experiences = [SamplesGenerator._process_response_into_experience(None, r, max_len=MAX_LEN) for r in responses]
     maker = RemoteExperienceMaker(
         None,
@@ -107,4 +115,10 @@ def advantages(responses: Sequence[dict[str, Any]], args: SimpleNamespace, token
     for batch in batches:
         batch.kl = torch.zeros_like(batch.action_mask, dtype=torch.float32)
         batch.values = None
-    return list(maker.compute_advantages_and_returns(batches))
+    shaped = maker.compute_advantages_and_returns(batches)
+    out = []
+    for batch in shaped:
+        for row in range(batch.advantages.shape[0]):
+            mask = batch.action_mask[row].bool()
+            out.append(float(batch.advantages[row][mask][-1]))
+    return out
