@@ -2,16 +2,17 @@
 
 Both services run as processes on loopback with their CPU defaults (the classifier judge, the real
 MiniLM embedder), one torch thread each. The same kind of work, 16 GRPO groups of 4 samples built from
-ESConv test rounds, is rewarded three ways:
+ESConv train dialogues, is rewarded three ways:
 
-- ``openrlhf``: 64 concurrent one-sample requests to ``POST /openrlhf/reward``, as OpenRLHF 0.11.2's
-  rollouts send them (the cohort buffer gathers each group back);
+- ``openrlhf``: 64 concurrent one-sample requests to ``POST /openrlhf/reward``, sent by OpenRLHF
+  0.11.2's own reward client as its rollouts send them (the cohort buffer gathers each group back);
 - ``agent``: 64 concurrent samples through the trainer's agent executor scorer (group barrier, then
   ``/v1/judge`` and ``/v1/redundancy`` per group);
 - ``batch``: the same 64 samples as one ``POST /v1/rewards`` request of 16 groups (the ceiling).
 
-Each round uses groups no other measurement saw (the judge's and the embedder's caches cannot help),
-and the ways are interleaved. Prints samples per second and the ratios to ``batch``.
+Each measurement uses groups no other measurement saw (the judge's and the embedder's caches cannot
+help), dealt so that every measurement has the same amount of text; the ways are interleaved, their
+order alternating between rounds. Prints samples per second and the ratios to ``batch``.
 
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python bench/openrlhf_rewards.py --rounds 3
 """
@@ -33,7 +34,7 @@ import httpx
 import typer
 
 from policy_trainer.agent_executor import AgentSettings, GroupScorer
-from policy_trainer.prompts import build_rows
+from policy_trainer.prompts import dialogue_rows
 from services.esc_schema import SCHEMAS, render_candidate
 from services.esconv import load_split, split_path
 from services.processes import free_port, running
@@ -43,19 +44,47 @@ GROUP = 4
 
 
 def _groups(n: int) -> Iterator[tuple[dict[str, Any], list[str]]]:
-    """ESConv test rounds as (label, four outputs): the policy's steps, and a reply from another round."""
-    rows = list(build_rows(load_split(split_path(ESCONV, "test")), "test", group_size=GROUP))
-    replies = [json.loads(r["label"])["reference"] for r in rows]
+    """``n`` groups, one per ESConv train dialogue, as (label, four outputs).
+
+    The label is the dialogue's first sampled round; the outputs are the policy's steps with the gold
+    replies of the dialogue's four sampled rounds. No text repeats between groups, so neither the
+    judge's nor the embedder's cache carries work from one measurement to the next.
+    """
     schema = SCHEMAS["compeer"]
     steps = {
         "history_analysis": ("The seeker describes a problem.", {"stage": "exploration"}),
         "emotional_state": ("", {"sentiment": "negative", "emotion": "anxiety", "intensity": "3"}),
         "support_strategy": ("Ask to learn more.", {"strategy": "Question"}),
     }
-    for k in range(n):
-        label = json.loads(rows[k]["label"])
-        outputs = [render_candidate(schema, steps, replies[(k * 7 + j * 13 + 1) % len(replies)]) for j in range(GROUP)]
-        yield label, outputs
+    made = 0
+    for d, dialogue in enumerate(load_split(split_path(ESCONV, "train"))):
+        rows = dialogue_rows("train", d, dialogue, group_size=GROUP, rounds_per_dialogue=GROUP)
+        if len(rows) < GROUP:
+            continue
+        labels = [json.loads(r["label"]) for r in rows]
+        yield labels[0], [render_candidate(schema, steps, label["reference"]) for label in labels]
+        made += 1
+        if made == n:
+            return
+    raise ValueError(f"ESConv train has fewer than {n} dialogues with {GROUP} rounds")
+
+
+def _size(group: tuple[dict[str, Any], list[str]]) -> int:
+    label, outputs = group
+    return sum(len(m["content"]) for m in label["history"]) + sum(len(o) for o in outputs)
+
+
+def _balanced_chunks(
+    groups: list[tuple[dict[str, Any], list[str]]], per_chunk: int
+) -> list[list[tuple[dict[str, Any], list[str]]]]:
+    """Chunks of equal work: groups sorted by text size and dealt out in snake order, so every
+    measurement gets as many long and short dialogues as every other (the texts still all differ)."""
+    n = len(groups) // per_chunk
+    chunks: list[list[tuple[dict[str, Any], list[str]]]] = [[] for _ in range(n)]
+    for k, group in enumerate(sorted(groups, key=_size)):
+        turn, pos = divmod(k, n)
+        chunks[pos if turn % 2 == 0 else n - 1 - pos].append(group)
+    return chunks
 
 
 def _chat(label: dict[str, Any]) -> str:
@@ -67,11 +96,17 @@ def _chat(label: dict[str, Any]) -> str:
     return "".join(turns) + "<|im_start|>assistant\n"
 
 
-async def _openrlhf(client: httpx.AsyncClient, groups: list[tuple[dict[str, Any], list[str]]]) -> float:
+async def _openrlhf(url: str, groups: list[tuple[dict[str, Any], list[str]]]) -> float:
+    """Each sample posted alone by OpenRLHF 0.11.2's own reward client (aiohttp, a session per request)."""
+    from openrlhf.utils.agent import SingleTurnAgentExecutor
+
+    client = SingleTurnAgentExecutor(remote_rm_url=f"{url}/openrlhf/reward")
+
     async def one(label: dict[str, Any], output: str) -> None:
         prompt = _chat(label)
-        body = {"query": [prompt + output + "<|im_end|>"], "prompts": [prompt], "labels": [json.dumps(label)]}
-        answer = (await client.post("/openrlhf/reward", json=body)).raise_for_status().json()
+        (answer,) = await client._fetch_rewards_via_http(
+            [prompt + output + "<|im_end|>"], [prompt], [json.dumps(label)]
+        )
         assert answer["extra_logs"]["fallback"] == [0.0] and answer["extra_logs"]["group_fill"] == [1.0], answer
 
     start = time.perf_counter()
@@ -103,8 +138,7 @@ async def _batch(client: httpx.AsyncClient, groups: list[tuple[dict[str, Any], l
 
 async def _measure(reward: str, embedder: str, rounds: int, groups_per_request: int) -> dict[str, list[float]]:
     ways = ("openrlhf", "agent", "batch")
-    data = list(_groups((rounds + 1) * len(ways) * groups_per_request))
-    chunks = iter([data[k : k + groups_per_request] for k in range(0, len(data), groups_per_request)])
+    chunks = iter(_balanced_chunks(list(_groups((rounds + 1) * len(ways) * groups_per_request)), groups_per_request))
     results: dict[str, list[float]] = {w: [] for w in ways}
     limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
     scorer = GroupScorer(AgentSettings(_env_file=None, reward_url=reward, embedder_url=embedder))
@@ -114,7 +148,7 @@ async def _measure(reward: str, embedder: str, rounds: int, groups_per_request: 
             for way in order:
                 chunk = next(chunks)
                 if way == "openrlhf":
-                    rate = await _openrlhf(client, chunk)
+                    rate = await _openrlhf(reward, chunk)
                 elif way == "agent":
                     rate = await _agent(scorer, chunk)
                 else:

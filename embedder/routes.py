@@ -16,7 +16,7 @@ router = APIRouter()
 _ERRORS = error_responses()
 
 
-def get_service(request: Request) -> EmbeddingService:
+async def get_service(request: Request) -> EmbeddingService:
     """The embedding service, once the model is loaded."""
     require_ready(request)
     service: EmbeddingService = request.app.state.service

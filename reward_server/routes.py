@@ -30,7 +30,7 @@ router = APIRouter()
 _ERRORS = error_responses(400, 401, 413, 422, 429, 503)
 
 
-def get_service(request: Request) -> JudgeService:
+async def get_service(request: Request) -> JudgeService:
     """The judge service, once the backend is loaded."""
     require_ready(request)
     service: JudgeService = request.app.state.service
@@ -40,7 +40,7 @@ def get_service(request: Request) -> JudgeService:
 ServiceDep = Annotated[JudgeService, Depends(get_service)]
 
 
-def get_group_service(request: Request) -> GroupRewardService:
+async def get_group_service(request: Request) -> GroupRewardService:
     """The group reward service, once the backend is loaded."""
     require_ready(request)
     service: GroupRewardService = request.app.state.group_service
@@ -50,7 +50,7 @@ def get_group_service(request: Request) -> GroupRewardService:
 GroupServiceDep = Annotated[GroupRewardService, Depends(get_group_service)]
 
 
-def get_cohorts(request: Request) -> CohortBuffer:
+async def get_cohorts(request: Request) -> CohortBuffer:
     """The cohort buffer of /openrlhf/reward, once the backend is loaded."""
     require_ready(request)
     cohorts: CohortBuffer = request.app.state.cohorts

@@ -28,7 +28,14 @@ def load_encoder(path: str | Path | None = None, device: str = "cpu") -> Any:
     return load_sentence_model(path, device, MAX_SEQ_LENGTH)
 
 
-def embed_texts(model: Any, texts: list[str], batch_size: int = 64) -> np.ndarray:
+#: Texts per forward pass. sentence-transformers sorts a call's texts by length and pads each pass to its
+#: longest, so on CPU short passes waste little on padding even when a call has few, mixed texts: 16 was
+#: the fastest in the embedder's measurement (docs/embedder.md), and a judge batch of a few items is a
+#: call of a few dozen texts of every length.
+ENCODE_BATCH_SIZE = 16
+
+
+def embed_texts(model: Any, texts: list[str], batch_size: int = ENCODE_BATCH_SIZE) -> np.ndarray:
     """Unit-length embeddings of ``texts`` as float32, shape (n, dim)."""
     if not texts:
         return np.zeros((0, embedding_dimension(model)), dtype=np.float32)
