@@ -41,7 +41,7 @@ EXTRA_LOG_KEYS: dict[str, str] = {
     "tau": "the group's length gate (0 when not measured)",
     "weight": "1 / ((1 + tau s_in)(1 + tau s_hi)); 1 when not measured",
     "reweighted": "1 when the redundancy weight was applied, 0 when the reward is unweighted",
-    "group_fill": "siblings scored together / group_size: 1 for a full group, less for a partial one",
+    "group_fill": "siblings scored together / group_size: 1 for a full group, less for a partial one, 0 late",
     "fallback": "1 when the judge gave no reward and the fallback reward was used, else 0",
 }
 
