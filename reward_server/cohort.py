@@ -134,7 +134,7 @@ class CohortBuffer:
         started = time.monotonic()
         samples = self._read(request)
         try:
-            futures = [self.gatherer.join(group_key(label), label.group_size, label, out) for label, out in samples]
+            futures = self.gatherer.join_all([(group_key(lab), lab.group_size, lab, out) for lab, out in samples])
         except QueueFullError as exc:
             raise QueueFullError(f"{exc.message} (REWARD_MAX_OPEN_COHORTS)") from exc
         remaining = self.settings.openrlhf_deadline_s - (time.monotonic() - started)

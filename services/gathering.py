@@ -130,6 +130,18 @@ class GroupGatherer(Generic[C, T, R]):
             self._close(group, "full")
         return future
 
+    def join_all(self, samples: Sequence[tuple[Hashable | None, int, C, T]]) -> list[asyncio.Future[R]]:
+        """:meth:`join` each ``(key, size, context, item)``, or none of them when the groups they would
+        open do not fit under ``max_open`` (so a refused request leaves nothing behind to be retried twice).
+
+        Raises:
+            QueueFullError: the new groups would exceed ``max_open``.
+        """
+        new = {key for key, size, _, _ in samples if key is not None and size > 1 and key not in self._open}
+        if new and len(self._open) + len(new) > self.max_open:
+            raise QueueFullError(f"{len(self._open)} groups are waiting for their siblings")
+        return [self.join(*sample) for sample in samples]
+
     async def close(self) -> None:
         """Give every waiting sample its fallback and stop the groups being scored."""
         for group in list(self._open.values()):

@@ -106,3 +106,13 @@ async def test_without_a_flush_window_each_group_is_scored_as_it_closes() -> Non
     assert await asyncio.gather(g.join("a", 1, "a", "x")) == ["a:x:1.0"]
     assert await asyncio.gather(g.join("b", 2, "b", "x"), g.join("b", 2, "b", "y")) == ["b:x:1.0", "b:y:1.0"]
     assert len(score.calls) == 2
+
+
+async def test_join_all_joins_every_sample_or_none() -> None:
+    g = gatherer(Recorder(), max_open=2)
+    waiting = g.join("a", 2, "c", "x")
+    with pytest.raises(QueueFullError):
+        g.join_all([("a", 2, "c", "y"), ("b", 2, "c", "x"), ("c", 2, "c", "x")])
+    assert g.open_groups == 1 and not waiting.done()  # the refused request added nothing to "a"
+    joined = g.join_all([("a", 2, "c", "y"), ("b", 2, "c", "x"), ("b", 2, "c", "y")])
+    assert await asyncio.gather(waiting, *joined) == ["c:x:1.0", "c:y:1.0", "c:x:1.0", "c:y:1.0"]
