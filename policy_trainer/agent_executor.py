@@ -14,9 +14,9 @@ Every sample gets a float reward and the numeric ``extra_logs`` of
 Nothing here raises into OpenRLHF (a failed reward crashes its training step): a judge failure or a
 deadline gives the flagged fallback reward, an embedder failure an unweighted reward.
 
-OpenRLHF loads this file by path and instantiates ``AgentExecutor()`` in each rollout actor; its
-settings come from ``TRAINER_*`` environment variables, which the launcher puts in the Ray job's
-runtime environment.
+OpenRLHF loads ``policy_trainer/openrlhf_agent.py`` (which imports this class) by path and
+instantiates ``AgentExecutor()`` in each rollout actor; its settings come from ``TRAINER_*``
+environment variables, which the launcher puts in the Ray job's runtime environment.
 """
 
 from __future__ import annotations

@@ -63,8 +63,8 @@ class JobOutcome:
 
 
 def agent_executor_path() -> Path:
-    """The agent executor of this installation (``policy_trainer/agent_executor.py``)."""
-    return Path(policy_trainer.__file__).resolve().parent / "agent_executor.py"
+    """The file OpenRLHF loads the agent executor from (``policy_trainer/openrlhf_agent.py``)."""
+    return Path(policy_trainer.__file__).resolve().parent / "openrlhf_agent.py"
 
 
 def _recipe_flags(config: TrainerSettings) -> list[Flag]:

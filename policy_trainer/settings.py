@@ -138,7 +138,7 @@ class TrainerSettings(JobSettings):
     )
     agent_func_path: str | None = Field(
         None,
-        description="The agent executor file as the GPU nodes see it. Default: policy_trainer/agent_executor.py of "
+        description="The agent executor file as the GPU nodes see it. Default: policy_trainer/openrlhf_agent.py of "
         "this installation (the same path on every node when they run one image).",
     )
 

@@ -172,3 +172,16 @@ def test_settings_come_from_trainer_variables(monkeypatch: pytest.MonkeyPatch) -
         12.5,
         "sign_aware",
     )
+
+
+def test_openrlhf_loads_the_executor_from_the_launchers_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenRLHF's rollout actor loads ``--train.agent_func_path`` by file and builds it with no arguments."""
+    from openrlhf.trainer.ray.vllm_engine import _load_agent_executor
+    from openrlhf.utils.agent import AgentExecutorBase
+
+    from policy_trainer.launcher import agent_executor_path
+
+    monkeypatch.setenv("TRAINER_EMBEDDER_URL", "http://embedder:8001")
+    loaded = _load_agent_executor(str(agent_executor_path()))
+    assert isinstance(loaded, AgentExecutorBase) and type(loaded).__name__ == "AgentExecutor"
+    assert loaded.settings.embedder_url == "http://embedder:8001"
