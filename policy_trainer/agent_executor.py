@@ -52,7 +52,11 @@ class AgentSettings(BaseSettings):
     )
     reward_api_key: SecretStr | None = Field(None, description="Bearer key of the reward service.")
     embedder_api_key: SecretStr | None = Field(None, description="Bearer key of the embedding service.")
-    group_wait_s: float = Field(60.0, gt=0, description="How long a sample waits for its group's siblings.")
+    group_wait_s: float = Field(
+        120.0,
+        gt=0,
+        description="How long a sample waits for its group's siblings (the spread of their generation times).",
+    )
     group_flush_ms: float = Field(
         10.0, ge=0, description="How long a complete group waits for others, to be scored with them in one call."
     )

@@ -139,10 +139,11 @@ class RewardSettings(ServiceSettings):
 
     # POST /openrlhf/reward: the cohort buffer that gathers OpenRLHF's one-sample requests into groups.
     cohort_wait_s: float = Field(
-        30.0,
+        90.0,
         gt=0,
         description="How long a GRPO group waits for its siblings after its first sample arrives; past it, the "
-        "samples that came are scored as a partial group.",
+        "samples that came are scored as a partial group. It must cover the spread of the siblings' generation "
+        "times (a long reply finishes well after a short one).",
     )
     cohort_flush_ms: float = Field(
         10.0,
@@ -150,7 +151,7 @@ class RewardSettings(ServiceSettings):
         description="How long a complete group waits for others to complete, to be judged with them in one batch.",
     )
     openrlhf_deadline_s: float = Field(
-        120.0,
+        150.0,
         gt=0,
         lt=180,
         description="Every /openrlhf/reward request is answered within this many seconds (OpenRLHF gives up at "
