@@ -30,9 +30,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from embedder.protocol import RedundancyGroup, RedundancyRequest, RedundancyResponse
-from reward_server.protocol import JudgeItem, JudgeRequest, JudgeResponse
+from reward_server.protocol import JudgeItem, JudgeRequest, JudgeResult
 from services.candidate_parser import parse_candidate
-from services.clients import ClientError, EmbedderClient, RewardClient
+from services.clients import ClientError, EmbedderClient, RewardClient, ServiceResponseError
 from services.esc_schema import SCHEMAS
 from services.gathering import Group, GroupGatherer, score_by_kind
 from services.openrlhf import PromptLabel, Redundancy, SampleReward, group_key, parse_label, sample_reward
@@ -130,32 +130,33 @@ class GroupScorer:
     async def _score_call(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> list[list[SampleReward]]:
         judged, redundancy = await asyncio.gather(self._judge(groups), self._redundancy(groups))
         s = self.settings
-        results = []
-        offset = 0
+        results = iter(judged)
+        out = []
         for g, group in enumerate(groups):
             scored = []
             for index in range(len(group.items)):
-                result = judged.results[offset + index] if judged is not None else None
                 weight = None
                 if redundancy is not None:
-                    out = redundancy.groups[g]
-                    weight = Redundancy(
-                        s_in=out.s_in[index], s_hi=out.s_hi[index], tau=out.tau, weight=out.weights[index]
-                    )
+                    r = redundancy.groups[g]
+                    weight = Redundancy(s_in=r.s_in[index], s_hi=r.s_hi[index], tau=r.tau, weight=r.weights[index])
                 scored.append(
                     sample_reward(
-                        result,
+                        next(results),
                         weight,
                         variant=s.redundancy_variant,
                         fallback_reward=s.fallback_reward,
                         group_fill=group.fill,
                     )
                 )
-            offset += len(group.items)
-            results.append(scored)
-        return results
+            out.append(scored)
+        return out
 
-    async def _judge(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> JudgeResponse | None:
+    async def _judge(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> list[JudgeResult | None]:
+        """Each output's judgment, None where there is none (the reason is logged).
+
+        A call the reward service refuses as a whole (413, 422: an output over its limits) is retried
+        group by group, so one bad output costs only its own group its rewards.
+        """
         first = groups[0].context
         items = [
             JudgeItem(history=g.context.history, candidate=o, reference=g.context.reference)
@@ -166,13 +167,19 @@ class GroupScorer:
         timeout = self.settings.judge_timeout_s
         try:
             answer = await asyncio.wait_for(self.reward.judge(request, timeout_s=timeout), timeout)
+        except ServiceResponseError as exc:
+            if exc.status in (413, 422) and len(groups) > 1:
+                parts = await asyncio.gather(*(self._judge([group]) for group in groups))
+                return [result for part in parts for result in part]
+            logger.warning("%d groups were not judged (%s): fallback rewards", len(groups), exc)
+            return [None] * len(items)
         except (ClientError, TimeoutError) as exc:
             logger.warning("%d groups were not judged (%s): fallback rewards", len(groups), exc or "timeout")
-            return None
+            return [None] * len(items)
         if len(answer.results) != len(items):
             logger.warning("the reward service answered %d results for %d outputs", len(answer.results), len(items))
-            return None
-        return answer
+            return [None] * len(items)
+        return list(answer.results)
 
     async def _redundancy(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> RedundancyResponse | None:
         if self.embedder is None:

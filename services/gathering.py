@@ -148,6 +148,7 @@ class GroupGatherer(Generic[C, T, R]):
             self._close(group, "shutdown")
         if self._flush is not None:
             self._flush.cancel()
+            self._flush = None
         closed, self._closed = self._closed, []
         for group in closed:
             self._resolve(group, [self._fallback(group.fill)] * len(group.futures))

@@ -49,12 +49,12 @@ def label(group_id: str | None = "g", group_size: int = 4) -> str:
 
 @contextlib.asynccontextmanager
 async def executor(
-    judge: FakeJudge | None = None, embedder: str = "up", **settings: Any
+    judge: FakeJudge | None = None, embedder: str = "up", reward: dict[str, Any] | None = None, **settings: Any
 ) -> AsyncIterator[AgentExecutor]:
     """An agent executor whose clients reach in-process services ("up"), a closed port ("down") or none."""
     embedder_app = create_embedder(EmbedderSettings(_env_file=None, backend="fake"), backend=FakeEmbedder())
     reward_app = create_reward(
-        RewardSettings(_env_file=None, backend="fake", embedder_url=""), backend=judge or FakeJudge()
+        RewardSettings(_env_file=None, backend="fake", embedder_url="", **(reward or {})), backend=judge or FakeJudge()
     )
     async with in_process(embedder_app), in_process(reward_app):
         reward_client = RewardClient("http://reward", transport=httpx.ASGITransport(reward_app), retries=0)
@@ -152,6 +152,19 @@ async def test_groups_of_different_prompts_stay_apart(tokenizer: Any) -> None:
     assert all(s["extra_logs"]["s_in"] == pytest.approx(1.0, abs=1e-5) for s in groups[0])
     assert all(s["extra_logs"]["s_in"] < 0.5 for s in groups[1])
     assert all(s["extra_logs"]["group_fill"] == 1.0 for s in groups[0] + groups[1])
+
+
+async def test_an_output_the_reward_service_refuses_costs_only_its_own_group(tokenizer: Any) -> None:
+    too_long = with_reply("I hear you. " * 300)
+    async with executor(reward={"max_field_chars": 2000}, group_flush_ms=300) as agent:
+        groups = await run(
+            agent,
+            tokenizer,
+            [label("a", 2), label("b", 2)],
+            [[too_long, with_reply(DIFFERENT[0])], [with_reply(DIFFERENT[1]), with_reply(DIFFERENT[2])]],
+        )
+    assert all(s["extra_logs"]["fallback"] == 1.0 for s in groups[0])
+    assert all(s["extra_logs"]["fallback"] == 0.0 and s["extra_logs"]["raw_reward"] == 5.0 for s in groups[1])
 
 
 @pytest.mark.parametrize("bad", ["{not json", "[1, 2]", json.dumps({"group_id": "g", "group_size": 0})])
