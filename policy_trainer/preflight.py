@@ -46,14 +46,27 @@ async def _timed(call: Awaitable[Any]) -> tuple[Any, float]:
 
 
 async def check_reward(client: RewardClient) -> dict[str, Any]:
-    """``/ready``, then one COMPEER judgment of the schema's example reply."""
+    """``/ready``, one COMPEER judgment of the schema's example reply, and the same through ``/openrlhf/reward``."""
     await client.request("GET", "/ready")
     item = JudgeItem(history=HISTORY, candidate=SCHEMAS["compeer"].example, reference=REFERENCE)
     answer, seconds = await _timed(client.judge(JudgeRequest(schema_name="compeer", mode="unified", items=[item])))
     (result,) = answer.results
     if result.status != "ok":
         raise PreflightError(f"/v1/judge answered status {result.status}: {'; '.join(result.errors)}")
-    return {"reward": result.reward, "model": answer.model, "seconds": seconds}
+    # The stock path's route, as OpenRLHF calls it (a label without group_id is a group of one).
+    label = {"history": [m.model_dump() for m in HISTORY], "reference": REFERENCE}
+    body = {"query": [SCHEMAS["compeer"].example], "prompts": [""], "labels": [json.dumps(label)]}
+    response, openrlhf_seconds = await _timed(client.request("POST", "/openrlhf/reward", body))
+    stock = response.json()
+    if stock.get("extra_logs", {}).get("fallback") != [0.0]:
+        raise PreflightError(f"/openrlhf/reward gave the fallback reward: {stock}")
+    return {
+        "reward": result.reward,
+        "openrlhf_reward": stock["rewards"][0],
+        "model": answer.model,
+        "seconds": seconds,
+        "openrlhf_seconds": openrlhf_seconds,
+    }
 
 
 async def check_embedder(client: EmbedderClient) -> dict[str, Any]:

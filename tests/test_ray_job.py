@@ -81,6 +81,7 @@ def test_preflight_job_reaches_both_services_from_a_worker(cluster: RayHead, ser
     (node,) = report["nodes"]
     assert node["ok"] and node["node_ip"] == "127.0.0.1"
     assert node["reward"]["reward"] == 5 and node["reward"]["model"] == "fake-judge"
+    assert node["reward"]["openrlhf_reward"] > 0  # the stock path's route answered (a group of one)
     assert len(node["embedder"]["s_in"]) == 3 and node["embedder"]["seconds"] >= 0
 
 
