@@ -15,7 +15,6 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,7 +22,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, SecretStr
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.errors import AuthenticationError, RequestTooLargeError, ServiceError
 from services.request_context import REQUEST_ID_HEADER, request_id_var
@@ -167,40 +168,66 @@ class HttpMetrics:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def install_middleware(
-    app: FastAPI, *, metrics: HttpMetrics, max_body_bytes: int, api_keys: list[SecretStr] | None = None
-) -> None:
-    """Request ids, body limit, API keys and request metrics, outermost first."""
-    keys = [k.get_secret_value() for k in api_keys or []]
+class PlumbingMiddleware:
+    """Request ids, body limit, API keys and request metrics, as a plain ASGI middleware.
 
-    @app.middleware("http")
-    async def _plumbing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        rid = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
-        token = request_id_var.set(rid[:128])
+    Plain ASGI rather than ``@app.middleware("http")`` (Starlette's ``BaseHTTPMiddleware``, which runs
+    each request's app in a task of its own behind memory streams): the handler runs in the request's
+    own task, so the request id set here is the one its logs carry, and nothing is copied per request.
+    """
+
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, max_body_bytes: int, keys: list[str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        token = request_id_var.set((headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex)[:128])
         start = time.perf_counter()
-        route = request.url.path
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id_var.get()
+            await send(message)
+
         try:
-            response = _check_request(request, max_body_bytes, keys)
-            if response is None:
-                response = await call_next(request)
-            response.headers[REQUEST_ID_HEADER] = request_id_var.get()
-            matched = request.scope.get("route")
-            route = getattr(matched, "path", "unmatched")
-            metrics.requests.labels(route, str(response.status_code)).inc()
-            metrics.latency.labels(route).observe(time.perf_counter() - start)
-            return response
+            refused = _check_request(scope["path"], headers, self.max_body_bytes, self.keys)
+            if refused is not None:
+                await refused(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
+            if status:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                self.metrics.requests.labels(route, str(status)).inc()
+                self.metrics.latency.labels(route).observe(time.perf_counter() - start)
             request_id_var.reset(token)
 
 
-def _check_request(request: Request, max_body_bytes: int, keys: list[str]) -> Response | None:
+def install_middleware(
+    app: FastAPI, *, metrics: HttpMetrics, max_body_bytes: int, api_keys: list[SecretStr] | None = None
+) -> None:
+    """Request ids, body limit, API keys and request metrics (:class:`PlumbingMiddleware`)."""
+    keys = [k.get_secret_value() for k in api_keys or []]
+    app.add_middleware(PlumbingMiddleware, metrics=metrics, max_body_bytes=max_body_bytes, keys=keys)
+
+
+def _check_request(path: str, headers: Headers, max_body_bytes: int, keys: list[str]) -> Response | None:
     """The body-size and API-key checks, as an envelope response when one fails."""
-    length = request.headers.get("content-length")
+    length = headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > max_body_bytes:
         err: ServiceError = RequestTooLargeError(f"the body has {length} bytes; the limit is {max_body_bytes}")
         return error_response(err.status, err.message, err.type, err.code)
-    if keys and request.url.path not in OPEN_PATHS:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if keys and path not in OPEN_PATHS:
+        scheme, _, given = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not any(secrets.compare_digest(given.strip(), k) for k in keys):
             err = AuthenticationError("a valid 'Authorization: Bearer <key>' header is required")
             return error_response(err.status, err.message, err.type, err.code)
