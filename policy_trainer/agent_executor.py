@@ -35,7 +35,16 @@ from services.candidate_parser import parse_candidate
 from services.clients import ClientError, EmbedderClient, RewardClient, ServiceResponseError
 from services.esc_schema import SCHEMAS
 from services.gathering import Group, GroupGatherer, score_by_kind
-from services.openrlhf import PromptLabel, Redundancy, SampleReward, group_key, parse_label, sample_reward
+from services.openrlhf import (
+    PromptLabel,
+    Redundancy,
+    SampleReward,
+    fallback_sample,
+    group_key,
+    judge_kind,
+    parse_label,
+    sample_reward,
+)
 from services.redundancy import DEFAULT_ALPHA, DEFAULT_BETA, LengthUnit, Variant
 
 logger = logging.getLogger(__name__)
@@ -109,10 +118,7 @@ class GroupScorer:
 
     def fallback(self, fill: float) -> SampleReward:
         """The flagged fallback reward."""
-        s = self.settings
-        return sample_reward(
-            None, None, variant=s.redundancy_variant, fallback_reward=s.fallback_reward, group_fill=fill
-        )
+        return fallback_sample(self.settings.fallback_reward, fill)
 
     async def score(self, label: object, output: str) -> SampleReward:
         """The reward of one sample, once its group has been scored (the fallback on any failure)."""
@@ -125,7 +131,7 @@ class GroupScorer:
 
     async def _score(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> list[list[SampleReward]]:
         """Judge and reweight closed groups: per schema and mode, one judge and one redundancy call."""
-        return await score_by_kind(groups, lambda g: (g.context.schema_name, g.context.mode), self._score_call)
+        return await score_by_kind(groups, judge_kind, self._score_call)
 
     async def _score_call(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> list[list[SampleReward]]:
         judged, redundancy = await asyncio.gather(self._judge(groups), self._redundancy(groups))

@@ -42,7 +42,9 @@ from services.openrlhf import (
     PromptLabel,
     Redundancy,
     SampleReward,
+    fallback_sample,
     group_key,
+    judge_kind,
     parse_label,
     policy_output,
     sample_reward,
@@ -157,10 +159,7 @@ class CohortBuffer:
 
     def _fallback(self, fill: float) -> SampleReward:
         """The flagged fallback reward of a sample that was not judged."""
-        variant: Variant = self.settings.redundancy_variant
-        return sample_reward(
-            None, None, variant=variant, fallback_reward=self.settings.openrlhf_fallback_reward, group_fill=fill
-        )
+        return fallback_sample(self.settings.openrlhf_fallback_reward, fill)
 
     def _on_close(self, reason: str, fill: float) -> None:
         self.metrics.groups.labels(reason).inc()
@@ -168,7 +167,7 @@ class CohortBuffer:
 
     async def _score(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> list[list[SampleReward]]:
         """Judge and reweight closed groups, one ``/v1/rewards`` call per schema and mode."""
-        return await score_by_kind(groups, _kind, self._score_call)
+        return await score_by_kind(groups, judge_kind, self._score_call)
 
     async def _score_call(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> list[list[SampleReward]]:
         first = groups[0].context
@@ -194,10 +193,6 @@ class CohortBuffer:
             ]
             for g, out in zip(groups, scored.groups, strict=True)
         ]
-
-
-def _kind(group: Group[PromptLabel, str, SampleReward]) -> tuple[str, str]:
-    return group.context.schema_name, group.context.mode
 
 
 def _redundancy(candidate: CandidateReward) -> Redundancy | None:

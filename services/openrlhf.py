@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from pydantic import ConfigDict, Field, ValidationError
 
 from reward_server.protocol import MAX_MESSAGES, MAX_TEXT, JudgeMode, JudgeResult, Message, SchemaName
 from services.errors import InvalidRequestError
+from services.gathering import Group
 from services.protocol import StrictModel
 from services.redundancy import Variant, apply_weight
 
@@ -125,16 +127,8 @@ def policy_output(query: str, prompt: str, stop_markers: Sequence[str] = DEFAULT
     >>> policy_output("just an output", "")
     'just an output'
     """
-    if query.startswith(prompt):
-        output = query[len(prompt) :]
-    else:
-        common = 0
-        for a, b in zip(query, prompt, strict=False):
-            if a != b:
-                break
-            common += 1
-        output = query[common:]
-    output = output.strip()
+    # Character by character on purpose: the output starts where the query stops repeating the prompt.
+    output = query[len(os.path.commonprefix([query, prompt])) :].strip()  # noqa: RUF071
     trimmed = True
     while trimmed:
         trimmed = False
@@ -168,6 +162,18 @@ class SampleReward:
         return self.extra_logs["fallback"] == 1.0
 
 
+def judge_kind(group: Group[PromptLabel, Any, Any]) -> tuple[str, str]:
+    """What groups judged in one call must share: the label's schema and mode."""
+    return group.context.schema_name, group.context.mode
+
+
+def fallback_sample(reward: float, group_fill: float) -> SampleReward:
+    """The reward of a sample the judge gave none, flagged ``fallback`` = 1."""
+    logs = dict.fromkeys(EXTRA_LOG_KEYS, 0.0)
+    logs.update(raw_reward=float(reward), weight=1.0, group_fill=float(group_fill), fallback=1.0)
+    return SampleReward(float(reward), logs)
+
+
 def sample_reward(
     result: JudgeResult | None,
     redundancy: Redundancy | None,
@@ -185,19 +191,17 @@ def sample_reward(
         fallback_reward: the reward when the judge gave none (flagged ``fallback`` = 1).
         group_fill: the share of the group scored together.
     """
-    raw = result.reward if result is not None else None
+    if result is None or result.reward is None:
+        return fallback_sample(fallback_reward, group_fill)
+    raw = result.reward
     logs = dict.fromkeys(EXTRA_LOG_KEYS, 0.0)
     logs["weight"] = 1.0
     logs["group_fill"] = float(group_fill)
-    if result is not None and result.components is not None:
+    if result.components is not None:
         steps = result.components.steps
         logs["step_accuracy"] = sum(1 for s in steps if s > 0) / len(steps) if steps else 0.0
         logs["preference"] = float(result.components.preference or 0)
         logs["format"] = float(result.components.format)
-    if raw is None:
-        logs["fallback"] = 1.0
-        logs["raw_reward"] = float(fallback_reward)
-        return SampleReward(float(fallback_reward), logs)
     logs["raw_reward"] = float(raw)
     reward = float(raw)
     if redundancy is not None:
