@@ -1,7 +1,7 @@
 """Sentence-encoder backends measured side by side in one run: torch against ONNX Runtime (fp32, fused, qint8).
 
 The packaged all-MiniLM-L6-v2 is loaded the way the embedding service loads it
-(``services.sentence_encoder.load_sentence_model``: offline, CPU, ``--max-seq-length`` tokens, 256 as in
+(``services.models.sentence_encoder.load_sentence_model``: offline, CPU, ``--max-seq-length`` tokens, 256 as in
 ``EmbedderSettings``). Every backend runs through the same ``SentenceTransformer.encode(texts,
 batch_size=b, normalize_embeddings=True, convert_to_numpy=True)`` call on the same ESConv test-split
 utterances, so tokenization, pooling and normalization are identical; only the transformer's forward pass
@@ -50,8 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from services.esconv import dialogue_messages, load_split, split_path  # noqa: E402
-from services.sentence_encoder import default_encoder_path, load_sentence_model  # noqa: E402
+from services.data.esconv import dialogue_messages, load_split, split_path  # noqa: E402
+from services.models.sentence_encoder import default_encoder_path, load_sentence_model  # noqa: E402
 
 ESCONV_DIR = ROOT.parent / "shared" / "data" / "esconv"
 DEFAULT_ONNX_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / "embedder_backends_onnx"

@@ -36,9 +36,9 @@ from typing import Any
 import httpx
 import typer
 
-from services.esconv import dialogue_messages, load_split, split_path
-from services.processes import free_port, running
-from services.sentence_encoder import load_sentence_model
+from services.data.esconv import dialogue_messages, load_split, split_path
+from services.models.sentence_encoder import load_sentence_model
+from services.tools.processes import free_port, running
 
 ESCONV = Path(__file__).resolve().parents[2] / "shared" / "data" / "esconv"
 

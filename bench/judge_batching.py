@@ -28,10 +28,11 @@ from typing import Any
 import httpx
 import typer
 
-from services.candidate_parser import parse_candidate
-from services.esc_schema import SCHEMAS
-from services.judge_protocol import Turn, build_task
-from services.readiness import wait_until_ready
+from services.core.candidate import parse_candidate
+from services.core.judge_prompts import build_task
+from services.core.schemas import SCHEMAS
+from services.core.types import DialogueMessage
+from services.tools.readiness import wait_until_ready
 
 ESCONV_TEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "esconv" / "esconv_test.jsonl"
 
@@ -79,7 +80,7 @@ async def _bare(items: list[dict[str, Any]]) -> float:
         build_task(
             schema,
             "unified",
-            [Turn(m["role"], m["content"]) for m in i["history"]],
+            [DialogueMessage(m["role"], m["content"]) for m in i["history"]],
             parse_candidate(i["candidate"], schema),
             i["reference"],
         )

@@ -35,9 +35,9 @@ import typer
 
 from policy_trainer.agent_executor import AgentSettings, GroupScorer
 from policy_trainer.prompts import dialogue_rows
-from services.esc_schema import SCHEMAS, render_candidate
-from services.esconv import load_split, split_path
-from services.processes import free_port, running
+from services.core.schemas import SCHEMAS, render_candidate
+from services.data.esconv import load_split, split_path
+from services.tools.processes import free_port, running
 
 ESCONV = Path(__file__).resolve().parents[2] / "shared" / "data" / "esconv"
 GROUP = 4

@@ -49,21 +49,21 @@ sys.path.insert(0, str(ROOT))
 from reward_server.backends.conversation import JudgeSampling  # noqa: E402
 from reward_server.backends.vllm import VLLMJudge, engine_args  # noqa: E402
 from reward_server.settings import RewardSettings  # noqa: E402
-from services.assessment import assess  # noqa: E402
-from services.candidate_parser import parse_candidate  # noqa: E402
-from services.cer_data import derive_split  # noqa: E402
-from services.esc_schema import SCHEMAS  # noqa: E402
-from services.esconv import load_split, split_path  # noqa: E402
-from services.judge_protocol import (  # noqa: E402
+from services.core.candidate import parse_candidate  # noqa: E402
+from services.core.judge_prompts import (  # noqa: E402
     JudgeTask,
-    Turn,
     build_task,
     single_pass_messages,
     single_pass_regex,
     split_single_pass,
 )
-from services.processes import free_port, stop_processes  # noqa: E402
-from services.readiness import wait_until_ready  # noqa: E402
+from services.core.outcome import judge_outcome, read_answers  # noqa: E402
+from services.core.schemas import SCHEMAS  # noqa: E402
+from services.core.types import DialogueMessage  # noqa: E402
+from services.data.cer_data import derive_split  # noqa: E402
+from services.data.esconv import load_split, split_path  # noqa: E402
+from services.tools.processes import free_port, stop_processes  # noqa: E402
+from services.tools.readiness import wait_until_ready  # noqa: E402
 from tests.tiny_judge_model import build_tiny_model  # noqa: E402
 
 ESCONV = ROOT.parent / "shared" / "data" / "esconv"
@@ -113,7 +113,7 @@ def tasks_of(records: list[dict[str, Any]]) -> list[JudgeTask]:
         build_task(
             schema,
             "unified",
-            [Turn(m["role"], m["content"]) for m in r["history"]],
+            [DialogueMessage(m["role"], m["content"]) for m in r["history"]],
             parse_candidate(r["candidate"], schema),
             r["reference"],
         )
@@ -158,7 +158,7 @@ async def unified(judge: VLLMJudge, tasks: list[JudgeTask]) -> Run:
     """Judge ``tasks`` as conversations from a cold cache; items/s, tokens per item, share parsed."""
     await judge.reset_prefix_cache()
     seconds, replies = await timed(lambda: judge.judge(tasks))
-    parsed = [assess(t, r.answers).status == "ok" for t, r in zip(tasks, replies, strict=True)]
+    parsed = [judge_outcome(t, r.verdicts).status == "ok" for t, r in zip(tasks, replies, strict=True)]
     return {
         "items_per_s": len(tasks) / seconds,
         "prompt_tokens": sum(r.prompt_tokens for r in replies) / len(tasks),
@@ -178,7 +178,8 @@ async def single_pass(judge: VLLMJudge, tasks: list[JudgeTask], rationale_chars:
         seconds, done = await timed(lambda: asyncio.gather(*asked))
     finally:
         judge.sampling = per_turn
-    parsed = [assess(t, split_single_pass(t, c.text)).status == "ok" for t, c in zip(tasks, done, strict=True)]
+    verdicts = [read_answers(t, split_single_pass(t, c.text)) for t, c in zip(tasks, done, strict=True)]
+    parsed = [judge_outcome(t, v).status == "ok" for t, v in zip(tasks, verdicts, strict=True)]
     return {
         "items_per_s": len(tasks) / seconds,
         "prompt_tokens": sum(c.prompt_tokens for c in done) / len(tasks),
@@ -315,7 +316,8 @@ async def in_process(judge: VLLMJudge, records: list[dict[str, Any]], clients: i
         "items_per_s": len(tasks) / seconds,
         "prompt_tokens": sum(r.prompt_tokens for r in replies) / len(tasks),
         "completion_tokens": sum(r.completion_tokens for r in replies) / len(tasks),
-        "parsed": sum(assess(t, r.answers).status == "ok" for t, r in zip(tasks, replies, strict=True)) / len(tasks),
+        "parsed": sum(judge_outcome(t, r.verdicts).status == "ok" for t, r in zip(tasks, replies, strict=True))
+        / len(tasks),
     }
 
 

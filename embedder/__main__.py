@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from embedder.app import create_app
 from embedder.settings import EmbedderSettings
-from services.service_app import serve
+from services.serving.app import serve
 
 
 def main() -> None:

@@ -9,8 +9,8 @@ from embedder.backends.base import EmbeddingBackend
 from embedder.routes import router
 from embedder.serving import EmbeddingService
 from embedder.settings import EmbedderSettings
-from services.http import HttpMetrics
-from services.service_app import create_service_app
+from services.serving.app import create_service_app
+from services.serving.http import HttpMetrics
 
 
 def create_app(settings: EmbedderSettings | None = None, backend: EmbeddingBackend | None = None) -> FastAPI:

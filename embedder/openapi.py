@@ -5,7 +5,7 @@ from __future__ import annotations
 from embedder.app import create_app
 from embedder.backends.fake import FakeEmbedder
 from embedder.settings import EmbedderSettings
-from services.service_app import render_openapi
+from services.serving.app import render_openapi
 
 
 def render() -> str:

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from embedder.protocol import EmbeddingRequest, EmbeddingResponse, RedundancyRequest, RedundancyResponse
 from embedder.serving import EmbeddingService
-from services.http import error_responses
-from services.service_app import require_ready
+from services.contracts.embedder import EmbeddingRequest, EmbeddingResponse, RedundancyRequest, RedundancyResponse
+from services.serving.app import require_ready
+from services.serving.http import error_responses
 
 router = APIRouter()
 _ERRORS = error_responses()

@@ -13,21 +13,21 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from embedder.backends.base import EmbeddingBackend, EmbeddingBackendError, FloatArray
 from embedder.cache import EmbeddingCache
-from embedder.protocol import (
+from embedder.settings import EmbedderSettings
+from services.contracts.embedder import (
     EmbeddingData,
     EmbeddingRequest,
     EmbeddingResponse,
     EmbeddingUsage,
     GroupRedundancyOut,
-    HistoryMessage,
     RedundancyRequest,
     RedundancyResponse,
     RedundancyUsage,
 )
-from embedder.settings import EmbedderSettings
-from services.batching import BatchStats, MicroBatcher
-from services.errors import BackendFailureError, InvalidRequestError, NotFoundError, RequestTooLargeError
-from services.redundancy import group_redundancy, word_count
+from services.core.batching import BatchStats, MicroBatcher
+from services.core.errors import BackendFailureError, InvalidRequestError, LimitExceededError, NotFoundError
+from services.core.redundancy import group_redundancy, word_count
+from services.core.types import DialogueMessage
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class EmbedderMetrics:
         self.queue_wait.observe(stats.queue_wait_s)
 
 
-def _history_text(message: str | HistoryMessage) -> str:
+def _history_text(message: str | DialogueMessage) -> str:
     return message if isinstance(message, str) else message.content
 
 
@@ -140,7 +140,7 @@ class EmbeddingService:
                 code="unsupported_input",
             )
         if len(texts) > self.settings.max_texts_per_request:
-            raise RequestTooLargeError(
+            raise LimitExceededError(
                 f"{len(texts)} texts in one request; the limit is {self.settings.max_texts_per_request}", param="input"
             )
         for i, text in enumerate(texts):
@@ -152,7 +152,7 @@ class EmbeddingService:
 
         Raises:
             NotFoundError: another model is named (404).
-            RequestTooLargeError: more texts than the settings allow (413).
+            LimitExceededError: more texts than the settings allow (413).
             InvalidRequestError: token-id input, a text over the length limit, or other dimensions (422).
             QueueFullError: the batcher's queue is full (429).
             BackendFailureError: the model failed (502).
@@ -182,18 +182,18 @@ class EmbeddingService:
     def _check_groups(self, request: RedundancyRequest) -> None:
         limits = self.settings
         if len(request.groups) > limits.max_groups_per_request:
-            raise RequestTooLargeError(
+            raise LimitExceededError(
                 f"{len(request.groups)} groups in one request; the limit is {limits.max_groups_per_request}",
                 param="groups",
             )
         for g, group in enumerate(request.groups):
             if len(group.candidates) > limits.max_group_size:
-                raise RequestTooLargeError(
+                raise LimitExceededError(
                     f"{len(group.candidates)} candidates; the limit is {limits.max_group_size}",
                     param=f"groups.{g}.candidates",
                 )
             if len(group.history) > limits.max_history_messages:
-                raise RequestTooLargeError(
+                raise LimitExceededError(
                     f"{len(group.history)} history utterances; the limit is {limits.max_history_messages}",
                     param=f"groups.{g}.history",
                 )
@@ -210,7 +210,7 @@ class EmbeddingService:
 
         Raises:
             NotFoundError: another model is named (404).
-            RequestTooLargeError: more groups, candidates or utterances than the settings allow (413).
+            LimitExceededError: more groups, candidates or utterances than the settings allow (413).
             InvalidRequestError: a text over the length limit (422).
             QueueFullError: the batcher's queue is full (429).
             BackendFailureError: the model failed (502).

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.settings import ServiceSettings
+from services.serving.settings import ServiceSettings
 
 EmbedderBackendName = Literal["sentence-transformers", "fake"]
 

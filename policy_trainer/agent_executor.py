@@ -5,14 +5,16 @@ concurrently, each through ``executor.execute``. This executor is its single-tur
 same tokenising, truncation, generation and log-probs) followed by a group barrier: each sample
 waits under its label's ``group_id`` for its ``group_size`` siblings (at most
 ``TRAINER_GROUP_WAIT_S``; then the samples that came are scored as a partial group). The group is
-scored once: the reward service judges every output (``POST /v1/judge``) while the embedder measures
-the group's redundancy (``POST /v1/redundancy``), and COMPEER's rule combines them (eq. 5-7, the
-variant of ``TRAINER_REDUNDANCY_VARIANT``).
+scored once, by the reward service's one group path (``POST /v1/rewards``): every output judged while
+the service's embedder measures the group's redundancy, combined by COMPEER's rule (eq. 5-7, with the
+variant and gate of ``TRAINER_REDUNDANCY_*``). Each sample's reward is used as the service gave it.
 
 Every sample gets a float reward and the numeric ``extra_logs`` of
-:data:`services.openrlhf.EXTRA_LOG_KEYS`, the same as the reward service's ``/openrlhf/reward``.
+:data:`services.contracts.openrlhf.EXTRA_LOG_KEYS`, the same as the reward service's ``/openrlhf/reward``.
 Nothing here raises into OpenRLHF (a failed reward crashes its training step): a judge failure or a
-deadline gives the flagged fallback reward, an embedder failure an unweighted reward.
+deadline gives the flagged fallback reward, an embedder failure an unweighted reward. The groups of a
+call are sent with ``invalid_groups: report``, so an output the service refuses costs only its own
+group its rewards.
 
 OpenRLHF loads ``policy_trainer/openrlhf_agent.py`` (which imports this class) by path and
 instantiates ``AgentExecutor()`` in each rollout actor; its settings come from ``TRAINER_*``
@@ -29,23 +31,20 @@ from openrlhf.utils.agent import SingleTurnAgentExecutor
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from embedder.protocol import RedundancyGroup, RedundancyRequest, RedundancyResponse
-from reward_server.protocol import JudgeItem, JudgeRequest, JudgeResult
-from services.candidate_parser import parse_candidate
-from services.clients import ClientError, EmbedderClient, RewardClient, ServiceResponseError
-from services.esc_schema import SCHEMAS
-from services.gathering import Group, GroupGatherer, score_by_kind
-from services.openrlhf import (
+from services.contracts.clients import ClientError, RewardClient, ServiceResponseError
+from services.contracts.openrlhf import (
     PromptLabel,
-    Redundancy,
     SampleReward,
+    candidate_sample,
     fallback_sample,
     group_key,
     judge_kind,
     parse_label,
-    sample_reward,
 )
-from services.redundancy import DEFAULT_ALPHA, DEFAULT_BETA, LengthUnit, Variant
+from services.contracts.reward import GroupRewards, RedundancyOptions, RewardGroup, RewardsRequest
+from services.core.gathering import Group, GroupGatherer, score_by_kind
+from services.core.redundancy import DEFAULT_ALPHA, DEFAULT_BETA
+from services.core.types import LengthUnit, Variant
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +54,8 @@ class AgentSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TRAINER_", extra="ignore")
 
-    reward_url: str = Field("http://127.0.0.1:8000", description="The reward service (POST /v1/judge).")
-    embedder_url: str | None = Field(
-        "http://127.0.0.1:8001", description="The embedding service (POST /v1/redundancy); empty: no reweighting."
-    )
+    reward_url: str = Field("http://127.0.0.1:8000", description="The reward service (POST /v1/rewards).")
     reward_api_key: SecretStr | None = Field(None, description="Bearer key of the reward service.")
-    embedder_api_key: SecretStr | None = Field(None, description="Bearer key of the embedding service.")
     group_wait_s: float = Field(
         120.0,
         gt=0,
@@ -70,11 +65,13 @@ class AgentSettings(BaseSettings):
         10.0, ge=0, description="How long a complete group waits for others, to be scored with them in one call."
     )
     max_items_per_call: int = Field(
-        256, ge=1, description="Most outputs per judge call (keep it within REWARD_MAX_ITEMS_PER_REQUEST)."
+        256, ge=1, description="Most outputs per rewards call (keep it within REWARD_MAX_ITEMS_PER_REQUEST)."
     )
-    judge_timeout_s: float = Field(120.0, gt=0, description="Deadline of the group's judge call.")
-    embedder_timeout_s: float = Field(10.0, gt=0, description="Deadline of the group's redundancy call.")
+    judge_timeout_s: float = Field(120.0, gt=0, description="Deadline of a rewards call (judging and redundancy).")
     fallback_reward: float = Field(0.0, allow_inf_nan=False, description="Reward of a sample the judge did not score.")
+    reweight: bool = Field(
+        True, description="Reweight by redundancy (the reward service asks its embedder); false: unweighted rewards."
+    )
     redundancy_variant: Variant = Field("paper", description="paper (eq. 5 as printed) or sign_aware.")
     redundancy_alpha: float = Field(DEFAULT_ALPHA, ge=0, description="Steepness of the length gate tau.")
     redundancy_beta: float = Field(DEFAULT_BETA, ge=0, description="Reply length at which tau is 1/2.")
@@ -82,32 +79,20 @@ class AgentSettings(BaseSettings):
 
 
 class GroupScorer:
-    """Scores GRPO groups through both services; never raises.
+    """Scores GRPO groups through the reward service's ``/v1/rewards``; never raises.
 
     Args:
-        settings: where the services are and how to combine their answers.
+        settings: where the service is and how redundancy applies.
         reward: a ready reward client (tests); built from the settings when None.
-        embedder: a ready embedder client (tests); built from the settings when None.
     """
 
-    def __init__(
-        self, settings: AgentSettings, reward: RewardClient | None = None, embedder: EmbedderClient | None = None
-    ) -> None:
+    def __init__(self, settings: AgentSettings, reward: RewardClient | None = None) -> None:
         self.settings = settings
         self.reward = reward or RewardClient(
             settings.reward_url,
             api_key=settings.reward_api_key.get_secret_value() if settings.reward_api_key else None,
             timeout_s=settings.judge_timeout_s,
         )
-        self.embedder = embedder
-        if embedder is None and settings.embedder_url:
-            self.embedder = EmbedderClient(
-                settings.embedder_url,
-                api_key=settings.embedder_api_key.get_secret_value() if settings.embedder_api_key else None,
-                timeout_s=settings.embedder_timeout_s,
-                retries=2,
-                backoff_s=0.05,
-            )
         self.gatherer: GroupGatherer[PromptLabel, str, SampleReward] = GroupGatherer(
             self._score,
             self.fallback,
@@ -130,98 +115,63 @@ class GroupScorer:
             return self.fallback(0.0)
 
     async def _score(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> list[list[SampleReward]]:
-        """Judge and reweight closed groups: per schema and mode, one judge and one redundancy call."""
+        """Score closed groups: one ``/v1/rewards`` call per schema and mode."""
         return await score_by_kind(groups, judge_kind, self._score_call)
 
-    async def _score_call(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> list[list[SampleReward]]:
-        judged, redundancy = await asyncio.gather(self._judge(groups), self._redundancy(groups))
+    def _request(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> RewardsRequest:
         s = self.settings
-        results = iter(judged)
-        out = []
-        for g, group in enumerate(groups):
-            scored = []
-            for index in range(len(group.items)):
-                weight = None
-                if redundancy is not None:
-                    r = redundancy.groups[g]
-                    weight = Redundancy(s_in=r.s_in[index], s_hi=r.s_hi[index], tau=r.tau, weight=r.weights[index])
-                scored.append(
-                    sample_reward(
-                        next(results),
-                        weight,
-                        variant=s.redundancy_variant,
-                        fallback_reward=s.fallback_reward,
-                        group_fill=group.fill,
-                    )
-                )
-            out.append(scored)
-        return out
-
-    async def _judge(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> list[JudgeResult | None]:
-        """Each output's judgment, None where there is none (the reason is logged).
-
-        A call the reward service refuses as a whole (413, 422: an output over its limits) is retried
-        group by group, so one bad output costs only its own group its rewards.
-        """
         first = groups[0].context
-        items = [
-            JudgeItem(history=g.context.history, candidate=o, reference=g.context.reference)
-            for g in groups
-            for o in g.items
-        ]
-        request = JudgeRequest(schema_name=first.schema_name, mode=first.mode, items=items)
-        timeout = self.settings.judge_timeout_s
-        try:
-            answer = await asyncio.wait_for(self.reward.judge(request, timeout_s=timeout), timeout)
-        except ServiceResponseError as exc:
-            if exc.status in (413, 422) and len(groups) > 1:
-                parts = await asyncio.gather(*(self._judge([group]) for group in groups))
-                return [result for part in parts for result in part]
-            logger.warning("%d groups were not judged (%s): fallback rewards", len(groups), exc)
-            return [None] * len(items)
-        except (ClientError, TimeoutError) as exc:
-            logger.warning("%d groups were not judged (%s): fallback rewards", len(groups), exc or "timeout")
-            return [None] * len(items)
-        if len(answer.results) != len(items):
-            logger.warning("the reward service answered %d results for %d outputs", len(answer.results), len(items))
-            return [None] * len(items)
-        return list(answer.results)
-
-    async def _redundancy(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> RedundancyResponse | None:
-        if self.embedder is None:
-            return None
-        schema = SCHEMAS[groups[0].context.schema_name]
-        s = self.settings
-        request = RedundancyRequest(
+        return RewardsRequest(
+            schema_name=first.schema_name,
+            mode=first.mode,
             groups=[
-                RedundancyGroup(
-                    candidates=[parse_candidate(o, schema).response or o for o in g.items],
-                    history=[m.content for m in g.context.history],
-                )
+                RewardGroup(history=g.context.history, reference=g.context.reference, candidates=list(g.items))
                 for g in groups
             ],
-            alpha=s.redundancy_alpha,
-            beta=s.redundancy_beta,
-            length_unit=s.redundancy_length_unit,
+            redundancy=RedundancyOptions(
+                enabled=s.reweight,
+                variant=s.redundancy_variant,
+                alpha=s.redundancy_alpha,
+                beta=s.redundancy_beta,
+                length_unit=s.redundancy_length_unit,
+            ),
+            invalid_groups="report",
         )
+
+    async def _score_call(self, groups: list[Group[PromptLabel, str, SampleReward]]) -> list[list[SampleReward]]:
+        """The groups' rewards as ``/v1/rewards`` gives them; the fallback where a group was not scored."""
+        timeout = self.settings.judge_timeout_s
         try:
-            answer = await asyncio.wait_for(
-                self.embedder.redundancy(request, timeout_s=s.embedder_timeout_s), s.embedder_timeout_s
-            )
+            answer = await asyncio.wait_for(self.reward.rewards(self._request(groups), timeout_s=timeout), timeout)
+        except ServiceResponseError as exc:
+            if exc.status == 413 and len(groups) > 1:  # more outputs than one request may hold: split the call
+                half = len(groups) // 2
+                parts = await asyncio.gather(self._score_call(groups[:half]), self._score_call(groups[half:]))
+                return parts[0] + parts[1]
+            logger.warning("%d groups were not scored (%s): fallback rewards", len(groups), exc)
+            return [[self.fallback(g.fill)] * len(g.items) for g in groups]
         except (ClientError, TimeoutError) as exc:
-            logger.warning("%d groups are unweighted (%s)", len(groups), exc or "timeout")
-            return None
-        if [len(out.weights) for out in answer.groups] != [len(g.items) for g in groups]:
-            logger.warning("the embedding service's answer does not match the groups sent")
-            return None
-        return answer
+            logger.warning("%d groups were not scored (%s): fallback rewards", len(groups), exc or "timeout")
+            return [[self.fallback(g.fill)] * len(g.items) for g in groups]
+        if len(answer.groups) != len(groups) or any(
+            out.error is None and len(out.candidates) != len(g.items)
+            for g, out in zip(groups, answer.groups, strict=True)
+        ):
+            logger.warning("the reward service's answer does not match the groups sent: fallback rewards")
+            return [[self.fallback(g.fill)] * len(g.items) for g in groups]
+        return [self._group_rewards(group, out) for group, out in zip(groups, answer.groups, strict=True)]
+
+    def _group_rewards(self, group: Group[PromptLabel, str, SampleReward], out: GroupRewards) -> list[SampleReward]:
+        if out.error is not None:
+            logger.warning("a group was refused (%s: %s): fallback rewards", out.error.code, out.error.message)
+            return [self.fallback(group.fill)] * len(group.items)
+        fallback = self.settings.fallback_reward
+        return [candidate_sample(c, fallback_reward=fallback, group_fill=group.fill) for c in out.candidates]
 
     async def aclose(self) -> None:
-        """Fallback rewards for waiting samples, then close the clients."""
+        """Fallback rewards for waiting samples, then close the client."""
         await self.gatherer.close()
         await self.reward.aclose()
-        if self.embedder is not None:
-            await self.embedder.aclose()
 
 
 class AgentExecutor(SingleTurnAgentExecutor):  # type: ignore[misc]

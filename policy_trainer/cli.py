@@ -1,6 +1,6 @@
 """Typer commands of the trainer: ``train`` (the GRPO run as a Ray job), ``preflight`` and ``data openrlhf-prompts``.
 
-Registered in :mod:`services.cli`. The options override a ``--config`` file, which overrides ``TRAINER_*``
+Registered in :mod:`unifireward.cli`. The options override a ``--config`` file, which overrides ``TRAINER_*``
 variables, which override the defaults of :mod:`policy_trainer.settings`; options left out change
 nothing, so the defaults live in one place. Ray is imported only to submit.
 """
@@ -207,8 +207,8 @@ def openrlhf_prompts(
 ) -> None:
     """Write OpenRLHF prompt rows (chat input + JSON label) for GRPO from an ESConv split."""
     from policy_trainer.prompts import build_rows
-    from services.cer_data import write_jsonl
-    from services.esconv import SPLITS, load_split, split_path
+    from services.data.cer_data import write_jsonl
+    from services.data.esconv import SPLITS, load_split, split_path
 
     if split not in SPLITS:
         raise typer.BadParameter(f"one of {', '.join(SPLITS)}", param_hint="--split")

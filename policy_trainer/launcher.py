@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 #: The reward service's route for OpenRLHF's remote reward protocol (cohort buffering of each group).
 REWARD_ROUTE = "/openrlhf/reward"
 #: The environment variables that carry the services' URLs to the agent executor in the Ray workers.
-REWARD_URL_VAR, EMBEDDER_URL_VAR = "TRAINER_REWARD_URL", "TRAINER_EMBEDDER_URL"
+REWARD_URL_VAR = "TRAINER_REWARD_URL"
 SECRET_FLAGS = frozenset({"--logger.wandb.key"})
 PREFLIGHT_MODULE = "policy_trainer.preflight"
 
@@ -167,10 +167,11 @@ def preflight_command(config: JobSettings, timeout_s: float = 60.0) -> list[str]
 
 
 def runtime_env(config: TrainerSettings) -> dict[str, Any]:
-    """The job's Ray runtime environment: ``job_env``, and the services' URLs for the agent executor."""
+    """The job's Ray runtime environment: ``job_env``, and the reward service's URL for the agent executor
+    (which scores through ``/v1/rewards``; the reward service calls its own embedder)."""
     env_vars = dict(config.job_env)
     if config.reward_source == "agent":
-        env_vars |= {REWARD_URL_VAR: config.reward_url, EMBEDDER_URL_VAR: config.embedder_url}
+        env_vars |= {REWARD_URL_VAR: config.reward_url}
     return {"env_vars": env_vars}
 
 

@@ -20,16 +20,17 @@ import time
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from embedder.protocol import RedundancyGroup, RedundancyRequest
-from reward_server.protocol import JudgeItem, JudgeRequest, Message
-from services.candidate_parser import parse_candidate
-from services.clients import ClientError, EmbedderClient, RewardClient
-from services.esc_schema import SCHEMAS
+from services.contracts.clients import ClientError, EmbedderClient, RewardClient
+from services.contracts.embedder import RedundancyGroup, RedundancyRequest
+from services.contracts.reward import JudgeItem, JudgeRequest
+from services.core.candidate import parse_candidate
+from services.core.schemas import SCHEMAS
+from services.core.types import DialogueMessage
 
 HISTORY = [
-    Message(role="seeker", content="I'm feeling anxious that I am going to lose my job."),
-    Message(role="supporter", content="Losing a job is always scary. Why do you think it might happen?"),
-    Message(role="seeker", content="I am on short term disability and my job is not protected."),
+    DialogueMessage(role="seeker", content="I'm feeling anxious that I am going to lose my job."),
+    DialogueMessage(role="supporter", content="Losing a job is always scary. Why do you think it might happen?"),
+    DialogueMessage(role="seeker", content="I am on short term disability and my job is not protected."),
 ]
 REFERENCE = "I see. Have you spoken to HR about what your options are?"
 #: How each task reports a failure of one service: the exceptions a check turns into ``{"error": ...}``.
@@ -54,7 +55,7 @@ async def check_reward(client: RewardClient) -> dict[str, Any]:
     if result.status != "ok":
         raise PreflightError(f"/v1/judge answered status {result.status}: {'; '.join(result.errors)}")
     # The stock path's route, as OpenRLHF calls it (a label without group_id is a group of one).
-    label = {"history": [m.model_dump() for m in HISTORY], "reference": REFERENCE}
+    label = {"history": [{"role": m.role, "content": m.content} for m in HISTORY], "reference": REFERENCE}
     body = {"query": [SCHEMAS["compeer"].example], "prompts": [""], "labels": [json.dumps(label)]}
     response, openrlhf_seconds = await _timed(client.request("POST", "/openrlhf/reward", body))
     stock = response.json()

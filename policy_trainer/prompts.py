@@ -1,10 +1,10 @@
 """OpenRLHF prompt rows from ESConv: one row per sampled round, with the label the rewards need.
 
-Rounds are picked with COMPEER's Gaussian sparse sampling (eq. 1, :func:`services.esconv.gaussian_sparse_sample`,
+Rounds are picked with COMPEER's Gaussian sparse sampling (eq. 1, :func:`services.data.esconv.gaussian_sparse_sample`,
 the same draw the judge's data uses). A row is::
 
     {"input": [{"role": "system", ...}, {"role": "user"|"assistant", ...}, ...],
-     "label": "<JSON of services.openrlhf.PromptLabel>"}
+     "label": "<JSON of services.contracts.openrlhf.PromptLabel>"}
 
 ``input`` is the chat OpenRLHF renders with the policy's template (``--data.apply_chat_template``):
 the system instruction teaching the reasoning schema and the output format, then the dialogue so far,
@@ -20,9 +20,10 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from services.esc_schema import RESPONSE_TAG, SCHEMAS, SchemaName
-from services.esconv import Message, dialogue_messages, extract_rounds, gaussian_sparse_sample
-from services.openrlhf import PromptLabel
+from services.contracts.openrlhf import PromptLabel
+from services.core.schemas import RESPONSE_TAG, SCHEMAS
+from services.core.types import SchemaName
+from services.data.esconv import ESConvMessage, dialogue_messages, extract_rounds, gaussian_sparse_sample
 
 _CHAT_ROLE = {"seeker": "user", "supporter": "assistant"}
 
@@ -54,7 +55,7 @@ def system_instruction(schema_name: SchemaName) -> str:
     return "\n".join(lines)
 
 
-def chat_input(messages: Sequence[Message], schema_name: SchemaName) -> list[dict[str, str]]:
+def chat_input(messages: Sequence[ESConvMessage], schema_name: SchemaName) -> list[dict[str, str]]:
     """The chat of one prompt: the instruction, then the dialogue with each speaker's turns joined."""
     chat = [{"role": "system", "content": system_instruction(schema_name)}]
     for message in messages:

@@ -33,8 +33,8 @@ class JobSettings(BaseSettings):
     )
     embedder_url: str = Field(
         "http://127.0.0.1:8001",
-        description="The embedder, as the GPU nodes reach it (base URL); the agent executor calls it. With the "
-        "remote source the reward service calls its own embedder (REWARD_EMBEDDER_URL).",
+        description="The embedder, as the GPU nodes reach it (base URL): preflight checks it from every node. "
+        "Rewards are reweighted by the reward service, which calls its own embedder (REWARD_EMBEDDER_URL).",
     )
     job_env: dict[str, str] = Field(
         default_factory=dict, description="More environment variables for the job's processes (JSON object)."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reward_server.app import create_app
 from reward_server.settings import RewardSettings
-from services.service_app import serve
+from services.serving.app import serve
 
 
 def main() -> None:

@@ -6,25 +6,24 @@ from fastapi import FastAPI
 
 from reward_server.backends import make_backend
 from reward_server.backends.base import JudgeBackend
-from reward_server.cohort import CohortBuffer
-from reward_server.group_serving import GroupRewardService
 from reward_server.routes import router
-from reward_server.serving import JudgeService
+from reward_server.serving_judge import JudgeService
+from reward_server.serving_openrlhf import OpenRLHFGatherer
+from reward_server.serving_rewards import GroupRewardService
 from reward_server.settings import RewardSettings
-from services.clients import EmbedderClient
-from services.http import HttpMetrics
-from services.service_app import create_service_app
+from services.contracts.clients import EmbedderClient
+from services.serving.app import create_service_app
+from services.serving.http import HttpMetrics
 
 
 def make_embedder_client(settings: RewardSettings) -> EmbedderClient | None:
     """The embedding service's client the settings describe (None when no URL is set)."""
-    if settings.embedder_url is None:
+    link = settings.embedder
+    if link.url is None:
         return None
-    key = settings.embedder_api_key.get_secret_value() if settings.embedder_api_key else None
+    key = link.api_key.get_secret_value() if link.api_key else None
     # Few quick retries: the whole call has a deadline, after which rewards go out unweighted.
-    return EmbedderClient(
-        settings.embedder_url, api_key=key, timeout_s=settings.embedder_timeout_s, retries=2, backoff_s=0.05
-    )
+    return EmbedderClient(link.url, api_key=key, timeout_s=link.timeout_s, retries=2, backoff_s=0.05)
 
 
 def create_app(
@@ -49,13 +48,13 @@ def create_app(
     service = JudgeService(backend, settings, http_metrics.registry)
     embedder = embedder or make_embedder_client(settings)
     group_service = GroupRewardService(service, settings, embedder, http_metrics.registry)
-    cohorts = CohortBuffer(group_service, settings, http_metrics.registry)
+    openrlhf = OpenRLHFGatherer(group_service, settings, http_metrics.registry)
 
     async def start() -> None:
         service.batcher.start()
 
     async def stop() -> None:
-        await cohorts.close()
+        await openrlhf.close()
         await service.batcher.close()
         if embedder is not None:
             await embedder.aclose()
@@ -72,5 +71,5 @@ def create_app(
     )
     app.state.service = service
     app.state.group_service = group_service
-    app.state.cohorts = cohorts
+    app.state.openrlhf = openrlhf
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from reward_server.app import create_app
 from reward_server.backends.fake import FakeJudge
 from reward_server.settings import RewardSettings
-from services.service_app import render_openapi
+from services.serving.app import render_openapi
 
 
 def render() -> str:

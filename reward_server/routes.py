@@ -1,4 +1,4 @@
-"""HTTP routes of the reward service (HTTP only: the work is in :mod:`reward_server.serving`)."""
+"""HTTP routes of the reward service (HTTP only: the work is in the ``serving_*`` modules)."""
 
 from __future__ import annotations
 
@@ -6,25 +6,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from reward_server.cohort import CohortBuffer
-from reward_server.group_serving import GroupRewardService
-from reward_server.protocol import (
+from reward_server.serving_judge import JudgeService
+from reward_server.serving_openrlhf import OpenRLHFGatherer
+from reward_server.serving_rewards import GroupRewardService
+from services.contracts.openrlhf import OpenRLHFRewardRequest, OpenRLHFRewardResponse
+from services.contracts.reward import (
     FieldOut,
     JudgeRequest,
     JudgeResponse,
-    OpenRLHFRewardRequest,
-    OpenRLHFRewardResponse,
     RewardsRequest,
     RewardsResponse,
     SchemaList,
     SchemaOut,
     StepOut,
 )
-from reward_server.serving import JudgeService
-from services.esc_schema import RESPONSE_TAG, SCHEMAS
-from services.http import error_responses
-from services.judge_protocol import TEMPLATE_VERSION
-from services.service_app import require_ready
+from services.core.judge_prompts import TEMPLATE_VERSION
+from services.core.schemas import RESPONSE_TAG, SCHEMAS
+from services.serving.app import require_ready
+from services.serving.http import error_responses
 
 router = APIRouter()
 _ERRORS = error_responses(400, 401, 413, 422, 429, 503)
@@ -50,14 +49,14 @@ async def get_group_service(request: Request) -> GroupRewardService:
 GroupServiceDep = Annotated[GroupRewardService, Depends(get_group_service)]
 
 
-async def get_cohorts(request: Request) -> CohortBuffer:
-    """The cohort buffer of /openrlhf/reward, once the backend is loaded."""
+async def get_gatherer(request: Request) -> OpenRLHFGatherer:
+    """The group gatherer of /openrlhf/reward, once the backend is loaded."""
     require_ready(request)
-    cohorts: CohortBuffer = request.app.state.cohorts
-    return cohorts
+    gatherer: OpenRLHFGatherer = request.app.state.openrlhf
+    return gatherer
 
 
-CohortsDep = Annotated[CohortBuffer, Depends(get_cohorts)]
+GathererDep = Annotated[OpenRLHFGatherer, Depends(get_gatherer)]
 
 
 @router.get("/v1/schemas", response_model=SchemaList)
@@ -105,7 +104,7 @@ async def rewards(body: RewardsRequest, service: GroupServiceDep) -> RewardsResp
 
 
 @router.post("/openrlhf/reward", response_model=OpenRLHFRewardResponse, responses=_ERRORS)
-async def openrlhf_reward(body: OpenRLHFRewardRequest, cohorts: CohortsDep) -> OpenRLHFRewardResponse:
+async def openrlhf_reward(body: OpenRLHFRewardRequest, gatherer: GathererDep) -> OpenRLHFRewardResponse:
     """OpenRLHF's remote reward protocol (``--reward.remote_url``), with GRPO groups gathered back.
 
     OpenRLHF sends each sampled reply alone. Each sample waits here for its group's siblings (the
@@ -114,4 +113,4 @@ async def openrlhf_reward(body: OpenRLHFRewardRequest, cohorts: CohortsDep) -> O
     rewards within ``REWARD_OPENRLHF_DEADLINE_S``. A sample that could not be judged gets the
     fallback reward with ``fallback`` = 1 in ``extra_logs``.
     """
-    return await cohorts.reward(body)
+    return await gatherer.reward(body)

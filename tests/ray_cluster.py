@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from services.processes import free_port
+from services.tools.processes import free_port
 
 #: The options that take a port; each gets a free loopback port, so another Ray on the host is left alone.
 PORT_OPTIONS = (

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from services.processes import free_port, running, stop_processes
+from services.tools.processes import free_port, running, stop_processes
 
 __all__ = ["error_of", "free_port", "in_process", "running", "stop_processes"]
 

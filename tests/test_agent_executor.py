@@ -21,7 +21,7 @@ from policy_trainer.agent_executor import AgentExecutor, AgentSettings, GroupSco
 from reward_server.app import create_app as create_reward
 from reward_server.backends.fake import FakeJudge
 from reward_server.settings import RewardSettings
-from services.clients import EmbedderClient, RewardClient
+from services.contracts.clients import EmbedderClient, RewardClient
 from tests.openrlhf_rollout import rollout
 from tests.support import free_port, in_process
 from tests.test_group_rewards import DIFFERENT, HISTORY, REFERENCE, with_reply
@@ -51,24 +51,25 @@ def label(group_id: str | None = "g", group_size: int = 4) -> str:
 async def executor(
     judge: FakeJudge | None = None, embedder: str = "up", reward: dict[str, Any] | None = None, **settings: Any
 ) -> AsyncIterator[AgentExecutor]:
-    """An agent executor whose clients reach in-process services ("up"), a closed port ("down") or none."""
+    """An agent executor whose reward service (in-process) reaches an in-process embedder ("up"), a closed port
+    ("down") or none."""
     embedder_app = create_embedder(EmbedderSettings(_env_file=None, backend="fake"), backend=FakeEmbedder())
-    reward_app = create_reward(
-        RewardSettings(_env_file=None, backend="fake", embedder_url="", **(reward or {})), backend=judge or FakeJudge()
-    )
-    async with in_process(embedder_app), in_process(reward_app):
-        reward_client = RewardClient("http://reward", transport=httpx.ASGITransport(reward_app), retries=0)
+    async with in_process(embedder_app):
         embedder_client = {
             "up": EmbedderClient("http://embedder", transport=httpx.ASGITransport(embedder_app), retries=0),
             "down": EmbedderClient(f"http://127.0.0.1:{free_port()}", retries=0),
         }.get(embedder)
-        agent_settings = AgentSettings(_env_file=None, embedder_url=None if embedder == "none" else "x", **settings)
-        scorer = GroupScorer(agent_settings, reward=reward_client, embedder=embedder_client)
-        agent = AgentExecutor(agent_settings, scorer=scorer)
-        try:
-            yield agent
-        finally:
-            await scorer.aclose()
+        reward_settings = RewardSettings(_env_file=None, backend="fake", embedder_url="", **(reward or {}))
+        reward_app = create_reward(reward_settings, backend=judge or FakeJudge(), embedder=embedder_client)
+        async with in_process(reward_app):
+            reward_client = RewardClient("http://reward", transport=httpx.ASGITransport(reward_app), retries=0)
+            agent_settings = AgentSettings(_env_file=None, **settings)
+            scorer = GroupScorer(agent_settings, reward=reward_client)
+            agent = AgentExecutor(agent_settings, scorer=scorer)
+            try:
+                yield agent
+            finally:
+                await scorer.aclose()
 
 
 async def run(agent: AgentExecutor, tokenizer: Any, labels: list[str], replies: list[list[str]]) -> list[Any]:
@@ -118,7 +119,7 @@ async def test_a_crashed_judge_gives_every_sample_the_fallback(tokenizer: Any) -
 
 
 async def test_an_unreachable_reward_service_gives_the_fallback(tokenizer: Any) -> None:
-    settings = AgentSettings(_env_file=None, reward_url=f"http://127.0.0.1:{free_port()}", embedder_url="")
+    settings = AgentSettings(_env_file=None, reward_url=f"http://127.0.0.1:{free_port()}")
     agent = AgentExecutor(settings)
     try:
         groups = await run(agent, tokenizer, [label()], [[with_reply(r) for r in DIFFERENT]])
@@ -194,7 +195,7 @@ def test_openrlhf_loads_the_executor_from_the_launchers_path(monkeypatch: pytest
 
     from policy_trainer.launcher import agent_executor_path
 
-    monkeypatch.setenv("TRAINER_EMBEDDER_URL", "http://embedder:8001")
+    monkeypatch.setenv("TRAINER_REWARD_URL", "http://reward:8000")
     loaded = _load_agent_executor(str(agent_executor_path()))
     assert isinstance(loaded, AgentExecutorBase) and type(loaded).__name__ == "AgentExecutor"
-    assert loaded.settings.embedder_url == "http://embedder:8001"
+    assert loaded.settings.reward_url == "http://reward:8000"

@@ -39,8 +39,8 @@ def test_refused(values: dict[str, Any], message: str) -> None:
 
 
 def test_free_form_judges_may_have_any_max_tokens() -> None:
-    assert settings(structured_outputs=False, max_tokens=64).judge_max_tokens() == 64
-    assert settings().judge_max_tokens() == 2432
+    assert settings(structured_outputs=False, max_tokens=64).sampling.judge_max_tokens() == 64
+    assert settings().sampling.judge_max_tokens() == 2432
 
 
 def test_environment_configures_the_vllm_engine(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,7 +71,7 @@ def test_environment_configures_the_vllm_engine(monkeypatch: pytest.MonkeyPatch)
 def test_openai_key_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REWARD_OPENAI_API_KEY", "sk-judge")
     values = settings(backend="openai", model="judge", openai_base_url="http://judge:8000/v1")
-    assert values.openai_api_key is not None and values.openai_api_key.get_secret_value() == "sk-judge"
+    assert values.openai.api_key is not None and values.openai.api_key.get_secret_value() == "sk-judge"
     assert "sk-judge" not in repr(values)
 
 

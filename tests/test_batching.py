@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.batching import BatchStats, MicroBatcher, QueueFullError
-from services.errors import ServiceUnavailableError
+from services.core.batching import BatchStats, MicroBatcher, QueueFullError
+from services.core.errors import NotReadyError
+from services.serving.http import http_status
 
 
 class Recorder:
@@ -96,7 +97,7 @@ async def test_full_queue_refuses_at_once() -> None:
         await asyncio.sleep(0.01)
         with pytest.raises(QueueFullError) as err:
             await b.submit([4])
-        assert err.value.status == 429
+        assert http_status(err.value) == (429, "overloaded_error")  # the HTTP layer answers it with 429
         rec.gate.set()
         assert await first == [10]
         assert await waiting == [20, 30]
@@ -130,7 +131,7 @@ async def test_wrong_result_count_is_an_error() -> None:
 async def test_submit_needs_a_running_batcher_and_close_fails_the_queue() -> None:
     rec = Recorder()
     batcher = MicroBatcher(rec, max_batch_size=1, max_wait_s=0)
-    with pytest.raises(ServiceUnavailableError):
+    with pytest.raises(NotReadyError):
         await batcher.submit([1])
     rec.gate.clear()
     batcher.start()
@@ -143,7 +144,7 @@ async def test_submit_needs_a_running_batcher_and_close_fails_the_queue() -> Non
     rec.gate.set()
     await closing
     assert await first == [10]
-    with pytest.raises(ServiceUnavailableError):
+    with pytest.raises(NotReadyError):
         await queued
 
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.candidate_parser import ParsedCandidate, parse_candidate
-from services.esc_schema import SCHEMAS, Schema, render_candidate
+from services.core.candidate import ParsedCandidate, parse_candidate
+from services.core.schemas import SCHEMAS, Schema, render_candidate
 from tests.guards import finishes_within
 
 FAST = settings(max_examples=200, deadline=None)

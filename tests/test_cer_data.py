@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from services.candidate_parser import parse_candidate
-from services.cer_data import CORRUPTIONS, MAIN_EMOTIONS, derive_split, gold_stage
-from services.esc_schema import SCHEMAS, STAGES, STRATEGIES
-from services.esconv import Round, load_split
+from services.core.candidate import parse_candidate
+from services.core.schemas import SCHEMAS, STAGES, STRATEGIES
+from services.data.cer_data import CORRUPTIONS, MAIN_EMOTIONS, derive_split, gold_stage
+from services.data.esconv import Round, load_split
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "esconv" / "esconv_valid.jsonl"
 SCHEMA = SCHEMAS["compeer"]

@@ -8,12 +8,13 @@ import pytest
 
 from reward_server.backends.base import JudgeBackend
 from reward_server.backends.classifier import DEFAULT_ARTIFACT, ClassifierJudge
-from services.assessment import assess
-from services.candidate_parser import parse_candidate
-from services.cer_data import derive_split
-from services.esc_schema import SCHEMAS
-from services.esconv import load_split
-from services.judge_protocol import Turn, build_task
+from services.core.candidate import parse_candidate
+from services.core.judge_prompts import build_task
+from services.core.outcome import judge_outcome
+from services.core.schemas import SCHEMAS
+from services.core.types import DialogueMessage
+from services.data.cer_data import derive_split
+from services.data.esconv import load_split
 
 pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "esconv" / "esconv_test.jsonl"
@@ -32,7 +33,7 @@ def _tasks(items: list[dict[str, object]], mode: str = "unified") -> list[object
         build_task(
             schema,
             mode,  # type: ignore[arg-type]
-            [Turn(m["role"], m["content"]) for m in r["history"]],  # type: ignore[index, union-attr]
+            [DialogueMessage(m["role"], m["content"]) for m in r["history"]],  # type: ignore[index, union-attr]
             parse_candidate(str(r["candidate"]), schema),
             str(r["reference"]),
         )
@@ -56,14 +57,14 @@ async def test_judges_derived_items(items: list[dict[str, object]]) -> None:
     positive = []
     for record, task, reply in zip(items, tasks, replies, strict=True):
         assert reply.error is None
-        assert len(reply.answers) == len(task.turns)  # type: ignore[attr-defined]
-        assessment = assess(task, reply.answers)  # type: ignore[arg-type]
-        assert assessment.status == "ok", (assessment.errors, reply.answers)
-        assert all("(" in a and ")" in a for a in reply.answers)  # rationales carry the numbers
+        assert len(reply.raw) == len(task.turns)  # type: ignore[attr-defined]
+        assessment = judge_outcome(task, reply.verdicts)  # type: ignore[arg-type]
+        assert assessment.status == "ok", (assessment.errors, reply.raw)
+        assert all("(" in a and ")" in a for a in reply.raw)  # rationales carry the numbers
         if record["corruption"] == "gold":
             positive += [bool(s.verdict) for s in assessment.steps]
     assert sum(positive) / len(positive) >= 0.7  # gold steps are mostly accepted (0.83 per step on all of test)
-    assert all(len(r.answers) == 3 for r in prm)  # prm: steps only, no reference needed
+    assert all(len(r.raw) == 3 for r in prm)  # prm: steps only, no reference needed
 
 
 async def test_unknown_artifact_fails_to_start(tmp_path: Path) -> None:

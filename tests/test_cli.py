@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from services.cli import app
+from unifireward.cli import app
 
 ESCONV = Path(__file__).resolve().parents[2] / "shared" / "data" / "esconv"
 runner = CliRunner()

@@ -8,14 +8,14 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from embedder.protocol import RedundancyGroup, RedundancyRequest
-from services.clients import (
+from services.contracts.clients import (
     EmbedderClient,
     ProtocolMismatchError,
     ServiceResponseError,
     ServiceUnreachableError,
 )
-from services.request_context import request_id_var
+from services.contracts.embedder import RedundancyGroup, RedundancyRequest
+from services.contracts.request_context import request_id_var
 
 REDUNDANCY = {
     "groups": [{"id": "0", "s_in": [0.0], "s_hi": [0.0], "tau": 0.5, "mean_length": 5.0, "weights": [1.0]}],

@@ -16,18 +16,21 @@ from reward_server.backends.conversation import (
     judge_tasks,
     warm_up_task,
 )
-from services.assessment import assess
-from services.candidate_parser import parse_candidate
-from services.esc_schema import SCHEMAS
-from services.judge_protocol import JudgeTask, Mode, Turn, build_task, judgment_regex
+from services.core.candidate import parse_candidate
+from services.core.judge_prompts import JudgeTask, build_task, judgment_regex
+from services.core.outcome import judge_outcome
+from services.core.schemas import SCHEMAS
+from services.core.types import DialogueMessage, JudgeMode
 
 COMPEER = SCHEMAS["compeer"]
 
 
-def task_for(mode: Mode = "unified", reply: str = "What happened?") -> JudgeTask:
+def task_for(mode: JudgeMode = "unified", reply: str = "What happened?") -> JudgeTask:
     text = COMPEER.example.replace("</response>", f"{reply}\n</response>")
     reference = None if mode == "prm" else "Have you talked to HR?"
-    return build_task(COMPEER, mode, [Turn("seeker", "I lost my job.")], parse_candidate(text, COMPEER), reference)
+    return build_task(
+        COMPEER, mode, [DialogueMessage("seeker", "I lost my job.")], parse_candidate(text, COMPEER), reference
+    )
 
 
 class Scripted:
@@ -51,12 +54,12 @@ class Scripted:
 async def test_each_turn_extends_the_previous_one() -> None:
     complete = Scripted()
     reply = await judge_task(complete, task_for(), JudgeSampling())
-    assert len(complete.calls) == 4 and len(reply.answers) == 4
+    assert len(complete.calls) == 4 and len(reply.raw) == 4
     for (before, _), (after, _) in zip(complete.calls, complete.calls[1:], strict=False):
         assert after[: len(before)] == before  # the whole earlier prompt is the prefix of the next
         assert after[len(before)]["role"] == "assistant"
     assert (reply.prompt_tokens, reply.completion_tokens) == (40, 12)
-    assert assess(task_for(), reply.answers).breakdown.reward == 5
+    assert judge_outcome(task_for(), reply.verdicts).breakdown.reward == 5
 
 
 @pytest.mark.parametrize(
@@ -84,10 +87,10 @@ async def test_dual_order_asks_both_orders_from_the_same_prefix(letter: str, swa
     complete = Scripted(letter, swapped)
     task = task_for()
     reply = await judge_task(complete, task, JudgeSampling(dual_order=True))
-    assert len(complete.calls) == 5 and len(reply.answers) == 4
+    assert len(complete.calls) == 5 and len(reply.raw) == 4
     original, other = complete.calls[3][0], complete.calls[4][0]
     assert original[:-1] == other[:-1] and original[-1] != other[-1]
-    done = assess(task, reply.answers)
+    done = judge_outcome(task, reply.verdicts)
     assert done.preference is not None and done.preference.preference == option
     assert reply.prompt_tokens == 50  # both orders count
 
@@ -102,7 +105,7 @@ async def test_a_failed_turn_fails_its_task_alone() -> None:
 
     replies = await judge_tasks(complete, [task_for(), task_for(reply="doomed"), task_for("orm")], JudgeSampling())
     assert [r.error for r in replies] == [None, "the server said 400", None]
-    assert replies[1].answers == [] and len(replies[2].answers) == 1
+    assert replies[1].raw == [] and len(replies[2].raw) == 1
 
 
 async def test_a_dead_backend_fails_the_batch() -> None:
@@ -127,7 +130,7 @@ async def test_conversations_of_a_batch_run_concurrently() -> None:
         return Completion("Fits.\nVerdict: True")
 
     replies = await judge_tasks(complete, [task_for("prm") for _ in range(6)], JudgeSampling())
-    assert all(len(r.answers) == 3 for r in replies)
+    assert all(len(r.raw) == 3 for r in replies)
 
 
 def test_warm_up_task_asks_steps_and_the_preference() -> None:

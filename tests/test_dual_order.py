@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.dual_order import SWAPPED, combine_dual_order, combine_options
-from services.judgments import Preference, parse_preference
-from services.rewards import PREFERENCE_REWARD
+from services.core.dual_order import SWAPPED, combine_dual_order, combine_options
+from services.core.judgments import Preference, parse_preference
+from services.core.rewards import PREFERENCE_REWARD
 
 FAST = settings(max_examples=300, deadline=None)
 LETTER = {"first": "A", "second": "B", "equal": "C", "neither": "D"}
@@ -41,22 +41,29 @@ def test_combination_rule(original: Preference | None, swapped: Preference | Non
     assert why
 
 
+def combined_text(original: str, swapped: str) -> str:
+    """The combined judgment's text for two answers; its option must be what the text reads back as."""
+    combined = combine_dual_order(parse_preference(original), parse_preference(swapped))
+    assert parse_preference(combined.text).preference == combined.preference
+    return combined.text
+
+
 def test_a_judge_that_always_picks_one_position_gets_ties() -> None:
     for letter in "AB":
-        text = combine_dual_order(f"One.\nPreference: {letter}", f"Two.\nPreference: {letter}")
+        text = combined_text(f"One.\nPreference: {letter}", f"Two.\nPreference: {letter}")
         assert parse_preference(text).preference == "equal"
         assert "position bias" in text
 
 
 def test_combined_text_shows_both_rationales_and_reads_back() -> None:
-    text = combine_dual_order("The reference asks more.\nPreference: A", "The second asks more.\nPreference: B")
+    text = combined_text("The reference asks more.\nPreference: A", "The second asks more.\nPreference: B")
     assert parse_preference(text).preference == "first"
     assert "The reference asks more." in text and "The second asks more." in text
     assert text.splitlines()[-1] == "Preference: A"
 
 
 def test_unreadable_in_both_orders_stays_unreadable() -> None:
-    text = combine_dual_order("hmm", "no idea")
+    text = combined_text("hmm", "no idea")
     assert text == "hmm"
     assert parse_preference(text).preference is None
 
@@ -72,7 +79,7 @@ def test_swapping_twice_is_the_identity_and_keeps_rewards_opposite() -> None:
 @given(original=st.text(max_size=300), swapped=st.text(max_size=300))
 def test_any_two_answers_combine_to_what_the_rule_says(original: str, swapped: str) -> None:
     expected, _ = combine_options(parse_preference(original).preference, parse_preference(swapped).preference)
-    assert parse_preference(combine_dual_order(original, swapped)).preference == expected
+    assert parse_preference(combined_text(original, swapped)).preference == expected
 
 
 @FAST
@@ -82,5 +89,5 @@ def test_any_two_answers_combine_to_what_the_rule_says(original: str, swapped: s
     rationale=st.text(st.characters(exclude_characters="\n"), min_size=1, max_size=200),
 )
 def test_structured_answers_always_combine(a: Preference, b: Preference, rationale: str) -> None:
-    text = combine_dual_order(f"{rationale}\nPreference: {LETTER[a]}", f"{rationale}\nPreference: {LETTER[b]}")
+    text = combined_text(f"{rationale}\nPreference: {LETTER[a]}", f"{rationale}\nPreference: {LETTER[b]}")
     assert parse_preference(text).preference == combine_options(a, b)[0]

@@ -15,7 +15,7 @@ import pytest_asyncio
 from embedder.app import create_app
 from embedder.backends.sentence_transformers import SentenceTransformersEmbedder
 from embedder.settings import EmbedderSettings
-from services.sentence_encoder import load_sentence_model
+from services.models.sentence_encoder import load_sentence_model
 from tests.support import in_process
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.esc_schema import (
+from services.core.schemas import (
     EMOTIONS,
     INTENSITIES,
     SCHEMAS,

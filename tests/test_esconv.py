@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from services.esconv import Message, dialogue_messages, extract_rounds, gaussian_sparse_sample
+from services.data.esconv import ESConvMessage, dialogue_messages, extract_rounds, gaussian_sparse_sample
 
 
 @pytest.mark.parametrize(
@@ -49,8 +49,8 @@ def test_sample_is_centred_and_seeded() -> None:
     assert gaussian_sparse_sample(30, 4, random.Random(7)) == gaussian_sparse_sample(30, 4, random.Random(7))
 
 
-def _m(role: str, text: str, strategy: str | None = None) -> Message:
-    return Message(role, text, strategy)  # type: ignore[arg-type]
+def _m(role: str, text: str, strategy: str | None = None) -> ESConvMessage:
+    return ESConvMessage(role, text, strategy)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -83,11 +83,11 @@ def _m(role: str, text: str, strategy: str | None = None) -> Message:
         ([], []),  # empty dialogue
     ],
 )
-def test_extract_rounds(messages: list[Message], expected: list[tuple[int, int, int, str, str]]) -> None:
+def test_extract_rounds(messages: list[ESConvMessage], expected: list[tuple[int, int, int, str, str]]) -> None:
     got = [(r.index, r.start, r.end, r.reply, r.strategy) for r in extract_rounds(messages)]
     assert got == expected
 
 
 def test_dialogue_messages_maps_roles() -> None:
     d = {"dialog": [{"text": " hi ", "speaker": "usr"}, {"text": "hello", "speaker": "sys", "strategy": "Others"}]}
-    assert dialogue_messages(d) == [Message("seeker", "hi"), Message("supporter", "hello", "Others")]
+    assert dialogue_messages(d) == [ESConvMessage("seeker", "hi"), ESConvMessage("supporter", "hello", "Others")]

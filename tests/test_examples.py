@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from reward_server.protocol import JudgeRequest, RewardsRequest
+from services.contracts.reward import JudgeRequest, RewardsRequest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 

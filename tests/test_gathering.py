@@ -1,4 +1,4 @@
-"""``services.gathering.GroupGatherer``: groups close when full, at their wait, or on shutdown."""
+"""``services.core.gathering.GroupGatherer``: groups close when full, at their wait, or on shutdown."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from services.batching import QueueFullError
-from services.gathering import Group, GroupGatherer
+from services.core.batching import QueueFullError
+from services.core.gathering import Group, GroupGatherer
 
 
 class Recorder:

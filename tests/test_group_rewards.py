@@ -20,8 +20,8 @@ from embedder.settings import EmbedderSettings
 from reward_server.app import create_app as create_reward
 from reward_server.backends.fake import FakeJudge
 from reward_server.settings import RewardSettings
-from services.clients import EmbedderClient
-from services.esc_schema import SCHEMAS
+from services.contracts.clients import EmbedderClient
+from services.core.schemas import SCHEMAS
 from tests.support import error_of, free_port, in_process
 
 EXAMPLE = SCHEMAS["compeer"].example
@@ -232,3 +232,41 @@ async def test_prm_mode_needs_no_reference() -> None:
         out = await rewards(client, body)
     assert [c["raw_reward"] for c in out["groups"][0]["candidates"]] == [4, 4]
     assert out["groups"][0]["redundancy"] == "ok"
+
+
+async def test_reported_invalid_groups_cost_only_themselves() -> None:
+    body = {
+        "invalid_groups": "report",
+        "groups": [
+            group(DIFFERENT[:2], id="fine"),
+            {"id": "no-reference", "history": HISTORY, "candidates": [with_reply(DIFFERENT[0])]},  # unified needs one
+            group(["x" * 2000], id="too-long"),  # a candidate over max_field_chars
+            group(DIFFERENT[2:], id="also-fine"),
+        ],
+    }
+    async with services(max_field_chars=1000) as (client, transport):
+        out = await rewards(client, body)
+    fine, no_reference, too_long, also_fine = out["groups"]
+    assert [g["id"] for g in out["groups"]] == ["fine", "no-reference", "too-long", "also-fine"]
+    for scored in (fine, also_fine):
+        assert scored["error"] is None and scored["redundancy"] == "ok"
+        assert [c["raw_reward"] for c in scored["candidates"]] == [5, 5]
+    assert no_reference["error"] == {
+        "message": "mode 'unified' compares the reply with a reference; this item has none",
+        "type": "invalid_request_error",
+        "code": "missing_reference",
+        "param": "groups.1.reference",
+    }
+    assert too_long["error"]["code"] == "string_too_long" and too_long["error"]["param"] == "groups.2.candidates.0"
+    for refused in (no_reference, too_long):
+        assert refused["candidates"] == [] and refused["redundancy"] == "not_scored" and refused["tau"] is None
+    assert out["usage"]["items"] == 4 and len(transport.headers) == 1  # only the valid groups were judged and sent
+
+
+async def test_a_request_whose_every_group_is_reported_invalid_judges_nothing() -> None:
+    body = {"invalid_groups": "report", "groups": [{"history": HISTORY, "candidates": [with_reply(DIFFERENT[0])]}]}
+    judge = FakeJudge()
+    async with services(judge=judge) as (client, transport):
+        out = await rewards(client, body)
+    assert out["groups"][0]["error"]["code"] == "missing_reference"
+    assert judge.batches == [] and transport.headers == [] and out["usage"]["items"] == 0

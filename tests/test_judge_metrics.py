@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.judge_metrics import (
+from services.data.judge_metrics import (
     accuracy,
     f1_score,
     inconsistency_ratio,

@@ -11,10 +11,11 @@ import pytest
 from reward_server.backends.classifier import DEFAULT_ARTIFACT
 from reward_server.judge_model.heads import Artifact
 from reward_server.judge_model.judge import JudgeModel
-from services.assessment import assess
-from services.candidate_parser import parse_candidate
-from services.esc_schema import SCHEMAS
-from services.judge_protocol import JudgeTask, Turn, build_task
+from services.core.candidate import parse_candidate
+from services.core.judge_prompts import JudgeTask, build_task
+from services.core.outcome import judge_outcome
+from services.core.schemas import SCHEMAS
+from services.core.types import DialogueMessage
 
 SCHEMA = SCHEMAS["compeer"]
 
@@ -39,38 +40,42 @@ def model() -> tuple[JudgeModel, StandInEncoder]:
     return JudgeModel(artifact, encoder, cache_size=6), encoder
 
 
-def task(history: list[Turn], candidate: str, reference: str | None, mode: str = "unified") -> JudgeTask:
+def task(history: list[DialogueMessage], candidate: str, reference: str | None, mode: str = "unified") -> JudgeTask:
     return build_task(SCHEMA, mode, history, parse_candidate(candidate, SCHEMA), reference)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     ("history", "candidate", "reference", "mode"),
     [
-        ([Turn("supporter", "")], "<response></response>", "ok", "unified"),  # an empty message, no reply
+        ([DialogueMessage("supporter", "")], "<response></response>", "ok", "unified"),  # an empty message, no reply
         ([], SCHEMA.example, "", "unified"),  # no dialogue, empty reference
-        ([Turn("seeker", "🙂 ünïcode \x00")], "no format at all", "🙂", "unified"),  # odd characters
-        ([Turn("seeker", "I feel sad.")], SCHEMA.example, None, "prm"),  # steps only, no reference
-        ([Turn("seeker", "word " * 2000)], SCHEMA.example, "ok", "orm"),  # a very long message
+        ([DialogueMessage("seeker", "🙂 ünïcode \x00")], "no format at all", "🙂", "unified"),  # odd characters
+        ([DialogueMessage("seeker", "I feel sad.")], SCHEMA.example, None, "prm"),  # steps only, no reference
+        ([DialogueMessage("seeker", "word " * 2000)], SCHEMA.example, "ok", "orm"),  # a very long message
     ],
 )
 def test_odd_inputs_get_parseable_answers(
-    model: tuple[JudgeModel, StandInEncoder], history: list[Turn], candidate: str, reference: str | None, mode: str
+    model: tuple[JudgeModel, StandInEncoder],
+    history: list[DialogueMessage],
+    candidate: str,
+    reference: str | None,
+    mode: str,
 ) -> None:
     judge, _ = model
     t = task(history, candidate, reference, mode)
     (answers,) = judge.answer([t])
     assert len(answers) == len(t.turns)
-    assert assess(t, answers).status == "ok"
+    assert judge_outcome(t, answers).status == "ok"
 
 
 def test_cache_overflow_keeps_the_texts_of_the_batch(model: tuple[JudgeModel, StandInEncoder]) -> None:
     judge, encoder = model  # the cache holds 6 embeddings
-    first = task([Turn("seeker", f"message {i}") for i in range(4)], SCHEMA.example, "reference one")
+    first = task([DialogueMessage("seeker", f"message {i}") for i in range(4)], SCHEMA.example, "reference one")
     judge.answer([first])
     seen = encoder.embedded
     judge.answer([first])
     assert encoder.embedded == seen  # everything was cached
     # shares two messages with the first task and brings four new texts: the cache overflows
-    second = task([Turn("seeker", f"message {i}") for i in range(2, 6)], SCHEMA.example, "reference two")
+    second = task([DialogueMessage("seeker", f"message {i}") for i in range(2, 6)], SCHEMA.example, "reference two")
     (answers,) = judge.answer([second])
-    assert assess(second, answers).status == "ok"
+    assert judge_outcome(second, answers).status == "ok"

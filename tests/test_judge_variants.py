@@ -8,13 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.assessment import assess
-from services.candidate_parser import parse_candidate
-from services.esc_schema import SCHEMAS
-from services.judge_protocol import (
+from services.core.candidate import parse_candidate
+from services.core.judge_prompts import (
     JudgeTask,
-    Mode,
-    Turn,
     TurnKind,
     build_task,
     judge_messages,
@@ -25,13 +21,16 @@ from services.judge_protocol import (
     split_single_pass,
     swap_preference,
 )
+from services.core.outcome import judge_outcome, read_answers
+from services.core.schemas import SCHEMAS
+from services.core.types import DialogueMessage, JudgeMode
 
 FAST = settings(max_examples=200, deadline=None)
 COMPEER = SCHEMAS["compeer"]
-HISTORY = [Turn("seeker", "I might lose my job."), Turn("supporter", "That sounds hard.")]
+HISTORY = [DialogueMessage("seeker", "I might lose my job."), DialogueMessage("supporter", "That sounds hard.")]
 
 
-def task_for(mode: Mode) -> JudgeTask:
+def task_for(mode: JudgeMode) -> JudgeTask:
     reference = None if mode == "prm" else "Have you talked to HR?"
     return build_task(COMPEER, mode, HISTORY, parse_candidate(COMPEER.example, COMPEER), reference)
 
@@ -66,7 +65,7 @@ def test_token_budget_covers_the_longest_utf8_judgment(rationale: str, verdict: 
 
 
 @pytest.mark.parametrize("mode", ["unified", "orm"])
-def test_swapped_preference_keeps_the_prefix_and_swaps_the_replies(mode: Mode) -> None:
+def test_swapped_preference_keeps_the_prefix_and_swaps_the_replies(mode: JudgeMode) -> None:
     task = task_for(mode)
     swapped = swap_preference(task)
     answers = ["It fits.\nVerdict: True"] * (len(task.turns) - 1)
@@ -85,7 +84,7 @@ def test_prm_has_no_preference_to_swap() -> None:
 
 
 @pytest.mark.parametrize("mode", ["unified", "prm", "orm"])
-def test_single_pass_asks_every_turn_once(mode: Mode) -> None:
+def test_single_pass_asks_every_turn_once(mode: JudgeMode) -> None:
     task = task_for(mode)
     system, user = single_pass_messages(task)
     assert system["role"] == "system" and user["role"] == "user"
@@ -95,7 +94,7 @@ def test_single_pass_asks_every_turn_once(mode: Mode) -> None:
 
 
 @pytest.mark.parametrize("mode", ["unified", "prm", "orm"])
-def test_single_pass_answers_matching_the_regex_split_into_parseable_turns(mode: Mode) -> None:
+def test_single_pass_answers_matching_the_regex_split_into_parseable_turns(mode: JudgeMode) -> None:
     task = task_for(mode)
     lines = [
         f"Answer {i}: Reason {i}.\n" + ("Verdict: False" if turn.kind == "step" else "Preference: B")
@@ -105,7 +104,7 @@ def test_single_pass_answers_matching_the_regex_split_into_parseable_turns(mode:
     assert re.fullmatch(single_pass_regex(task, 40), text)
     answers = split_single_pass(task, text)
     assert len(answers) == len(task.turns)
-    done = assess(task, answers)
+    done = judge_outcome(task, read_answers(task, answers))
     assert done.status == "ok"
     assert all(s.verdict is False for s in done.steps)
     assert done.preference is None or done.preference.preference == "second"

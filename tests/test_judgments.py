@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.judge_protocol import PREFERENCE_JUDGMENT_REGEX, STEP_JUDGMENT_REGEX
-from services.judgments import PREFERENCE_OPTIONS, PREFERENCE_TEXT, parse_preference, parse_step_judgment
+from services.core.judge_prompts import PREFERENCE_JUDGMENT_REGEX, STEP_JUDGMENT_REGEX
+from services.core.judgments import PREFERENCE_OPTIONS, PREFERENCE_TEXT, parse_preference, parse_step_judgment
 from tests.guards import finishes_within
 
 FAST = settings(max_examples=200, deadline=None)

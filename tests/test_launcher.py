@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 
 import policy_trainer.openrlhf_cli as openrlhf_cli
 from policy_trainer.launcher import (
-    EMBEDDER_URL_VAR,
     REWARD_URL_VAR,
     agent_executor_path,
     build_command,
@@ -31,7 +30,7 @@ from policy_trainer.openrlhf_cli import (
     run_openrlhf_parser,
 )
 from policy_trainer.settings import JobSettings, SettingsError, TrainerSettings, load_settings
-from services.cli import app
+from unifireward.cli import app
 
 runner = CliRunner()
 needs_openrlhf = pytest.mark.skipif(importlib.util.find_spec("openrlhf") is None, reason="make install-train")
@@ -194,14 +193,13 @@ def test_a_missing_setting_is_a_usage_error_naming_it() -> None:
     assert result.exit_code == 2 and "actor_model: Field required" in result.stderr
 
 
-def test_the_agent_executor_gets_the_services_urls_through_the_job_environment() -> None:
+def test_the_agent_executor_gets_the_reward_services_url_through_the_job_environment() -> None:
     urls = {"reward_url": "http://reward:8000", "embedder_url": "http://embedder:8001"}
     agent = runtime_env(_run(reward_source="agent", job_env={"NCCL_DEBUG": "WARN"}, **urls))
     assert agent == {
         "env_vars": {
             "NCCL_DEBUG": "WARN",
             REWARD_URL_VAR: "http://reward:8000",
-            EMBEDDER_URL_VAR: "http://embedder:8001",
         }
     }
     assert runtime_env(_run(**urls)) == {"env_vars": {}}  # remote: the reward service calls the embedder itself

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.esc_schema import SCHEMAS
+from services.core.schemas import SCHEMAS
 from tests.support import free_port, running
 
 ESCONV_TEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "esconv" / "esconv_test.jsonl"

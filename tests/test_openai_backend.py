@@ -18,9 +18,10 @@ from pydantic import SecretStr
 from reward_server.backends.base import BackendError
 from reward_server.backends.conversation import JudgeSampling
 from reward_server.backends.openai import OpenAIJudge
-from services.candidate_parser import parse_candidate
-from services.esc_schema import SCHEMAS
-from services.judge_protocol import JudgeTask, Turn, build_task, judgment_regex
+from services.core.candidate import parse_candidate
+from services.core.judge_prompts import JudgeTask, build_task, judgment_regex
+from services.core.schemas import SCHEMAS
+from services.core.types import DialogueMessage
 from tests.test_reward_service import item, serve
 
 COMPEER = SCHEMAS["compeer"]
@@ -28,7 +29,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def task(mode: str = "orm") -> JudgeTask:
-    history = [Turn("seeker", "I lost my job.")]
+    history = [DialogueMessage("seeker", "I lost my job.")]
     return build_task(COMPEER, mode, history, parse_candidate(COMPEER.example, COMPEER), "Have you talked to HR?")  # type: ignore[arg-type]
 
 
@@ -102,7 +103,7 @@ async def test_retryable_failures_are_retried(failures: list[Callable[[], httpx.
     server.failures, server.bodies = failures, []
     (reply,) = await judge.judge([task()])
     await judge.close()
-    assert reply.error is None and reply.answers[0].endswith("Preference: C")
+    assert reply.error is None and reply.raw[0].endswith("Preference: C")
     assert len(server.bodies) == attempts
 
 

@@ -18,8 +18,8 @@ from embedder.backends.fake import FakeEmbedder
 from reward_server.app import create_app as create_reward
 from reward_server.backends.fake import FakeJudge
 from reward_server.settings import RewardSettings
-from services.clients import EmbedderClient
-from services.openrlhf import EXTRA_LOG_KEYS
+from services.contracts.clients import EmbedderClient
+from services.contracts.openrlhf import EXTRA_LOG_KEYS
 from tests.support import error_of, free_port, in_process
 from tests.test_group_rewards import DIFFERENT, HISTORY, REFERENCE, services, with_reply
 
@@ -178,7 +178,7 @@ async def test_waiting_samples_are_answered_when_the_service_stops() -> None:
     async with in_process(app) as client:
         pending = asyncio.ensure_future(post(client, sample(DIFFERENT[0], label("never", 4))))
         await asyncio.sleep(0.2)
-        await app.state.cohorts.close()
+        await app.state.openrlhf.close()
         reward, logs = one(await asyncio.wait_for(pending, 5))
     assert reward == 0.0 and logs["fallback"] == 1.0 and logs["group_fill"] == 0.25
 

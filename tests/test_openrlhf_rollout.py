@@ -24,8 +24,8 @@ from openrlhf.utils.agent import SingleTurnAgentExecutor
 
 from policy_trainer.agent_executor import AgentExecutor, AgentSettings
 from policy_trainer.prompts import dialogue_rows
-from services.esconv import load_split, split_path
-from services.openrlhf import EXTRA_LOG_KEYS
+from services.contracts.openrlhf import EXTRA_LOG_KEYS
+from services.data.esconv import load_split, split_path
 from tests.openrlhf_rollout import advantages, grpo_args, prompts_and_labels, rollout
 from tests.support import free_port, running
 from tests.test_group_rewards import DIFFERENT, with_reply
@@ -117,11 +117,11 @@ async def test_stock_openrlhf_executor_against_the_cohort_endpoint(
     advantages([s for g in groups for s in g], grpo_args(G), tokenizer)
 
 
-async def test_the_agent_executor_gathers_groups_and_calls_both_services(
+async def test_the_agent_executor_gathers_groups_and_scores_them_through_the_reward_service(
     urls: tuple[str, str], tokenizer: Any, prompts: list[tuple[str, Any]]
 ) -> None:
-    reward, embedder = urls
-    executor = AgentExecutor(AgentSettings(reward_url=reward, embedder_url=embedder))
+    reward, _ = urls
+    executor = AgentExecutor(AgentSettings(reward_url=reward))
     try:
         groups = await rollout(executor, tokenizer, prompts, [list(r) for r in REPLIES])
     finally:

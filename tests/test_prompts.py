@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from policy_trainer.prompts import build_rows, chat_input, dialogue_rows, read_label, system_instruction
-from services.cli import app
-from services.esc_schema import SCHEMAS
-from services.esconv import dialogue_messages, extract_rounds, gaussian_sparse_sample, load_split, split_path
-from services.openrlhf import parse_label
+from services.contracts.openrlhf import parse_label
+from services.core.schemas import SCHEMAS
+from services.data.esconv import dialogue_messages, extract_rounds, gaussian_sparse_sample, load_split, split_path
+from unifireward.cli import app
 
 ESCONV = Path(__file__).resolve().parents[2] / "shared" / "data" / "esconv"
 
@@ -51,9 +51,13 @@ def test_a_row_is_a_chat_ending_on_the_seeker_and_a_json_label(train: list[dict[
 
 
 def test_consecutive_messages_of_one_speaker_are_joined() -> None:
-    from services.esconv import Message
+    from services.data.esconv import ESConvMessage
 
-    messages = [Message("seeker", "Hi."), Message("seeker", "I feel low."), Message("supporter", "I'm here.")]
+    messages = [
+        ESConvMessage("seeker", "Hi."),
+        ESConvMessage("seeker", "I feel low."),
+        ESConvMessage("supporter", "I'm here."),
+    ]
     chat = chat_input(messages, "care")
     assert [m["role"] for m in chat] == ["system", "user", "assistant"]
     assert chat[1]["content"] == "Hi.\nI feel low."

@@ -22,8 +22,8 @@ from policy_trainer.launcher import build_command, preflight_command, submit, su
 from policy_trainer.openrlhf_cli import parse_openrlhf_args
 from policy_trainer.preflight import probe
 from policy_trainer.settings import JobSettings, TrainerSettings
-from services.cli import app
 from tests.support import free_port, running
+from unifireward.cli import app
 
 pytest.importorskip("ray.job_submission")
 from tests.ray_cluster import RayHead, ray_head  # after the skip: psutil comes with Ray
@@ -103,7 +103,7 @@ STAND_IN = '''
 import json, os, sys
 import ray
 
-NAMES = ("TRAINER_REWARD_URL", "TRAINER_EMBEDDER_URL", "NCCL_DEBUG")
+NAMES = ("TRAINER_REWARD_URL", "NCCL_DEBUG")
 ray.init()
 worker = ray.get(ray.remote(num_cpus=0)(lambda: {n: os.environ.get(n) for n in NAMES}).remote())
 print(json.dumps({"argv": sys.argv[1:], "driver": {n: os.environ.get(n) for n in NAMES}, "worker": worker}))
@@ -133,7 +133,6 @@ def test_training_job_gets_the_command_and_its_environment(
     assert report["argv"] == build_command(run)[3:]
     expected = {
         "TRAINER_REWARD_URL": services.reward_url,
-        "TRAINER_EMBEDDER_URL": services.embedder_url,
         "NCCL_DEBUG": "WARN",
     }
     assert report["driver"] == expected and report["worker"] == expected

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from services.redundancy import (
+from services.core.redundancy import (
     apply_weight,
     group_redundancy,
     history_similarity,

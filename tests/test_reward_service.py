@@ -13,8 +13,8 @@ import pytest
 from reward_server.app import create_app
 from reward_server.backends.fake import FakeJudge
 from reward_server.settings import RewardSettings
-from services.candidate_parser import parse_candidate
-from services.esc_schema import SCHEMAS
+from services.core.candidate import parse_candidate
+from services.core.schemas import SCHEMAS
 from tests.support import error_of, in_process
 
 EXAMPLE = SCHEMAS["compeer"].example

@@ -20,7 +20,7 @@ from embedder.settings import EmbedderSettings
 from reward_server.app import create_app
 from reward_server.backends.fake import FakeJudge
 from reward_server.settings import RewardSettings
-from services.clients import EmbedderClient
+from services.contracts.clients import EmbedderClient
 from tests.support import in_process
 
 _json = st.recursive(

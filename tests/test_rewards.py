@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.judgments import Preference
-from services.rewards import PREFERENCE_REWARD, RewardBreakdown, UnparseablePolicy, score
+from services.core.judgments import Preference
+from services.core.rewards import PREFERENCE_REWARD, RewardBreakdown, UnparseablePolicy, compeer_reward
 
 FAST = settings(max_examples=200, deadline=None)
 ZERO, NEG, POS = UnparseablePolicy.ZERO, UnparseablePolicy.NEGATIVE, UnparseablePolicy.POSITIVE
@@ -24,7 +24,7 @@ ZERO, NEG, POS = UnparseablePolicy.ZERO, UnparseablePolicy.NEGATIVE, Unparseable
 )
 def test_preference_rule(preference: Preference, value: int) -> None:
     assert PREFERENCE_REWARD[preference] == value
-    assert score([], preference, True).preference == value
+    assert compeer_reward([], preference, True).preference == value
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_score(
     policy: UnparseablePolicy,
     expected: RewardBreakdown,
 ) -> None:
-    assert score(verdicts, preference, complete, policy) == expected
+    assert compeer_reward(verdicts, preference, complete, policy) == expected
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_reward_is_the_sum(breakdown: RewardBreakdown, reward: int) -> None:
 
 
 def test_default_policy_is_zero() -> None:
-    assert score([None], None, True) == RewardBreakdown((0,), 0, 1, 2)
+    assert compeer_reward([None], None, True) == RewardBreakdown((0,), 0, 1, 2)
 
 
 @pytest.mark.parametrize(("name", "policy"), [("zero", ZERO), ("negative", NEG), ("positive", POS)])
@@ -103,7 +103,7 @@ _PREFERENCE = st.one_of(st.sampled_from(["first", "second", "equal", "neither"])
 def test_reward_bounds_and_counts(
     verdicts: list[bool | None] | None, preference: Preference | bool | None, complete: bool, policy: UnparseablePolicy
 ) -> None:
-    breakdown = score(verdicts, preference, complete, policy)
+    breakdown = compeer_reward(verdicts, preference, complete, policy)
     n_steps = len(verdicts or [])
     assert -(n_steps + 2) <= breakdown.reward <= n_steps + 2
     assert len(breakdown.steps) == n_steps
@@ -121,6 +121,6 @@ def test_policy_does_not_matter_when_everything_parses(
 ) -> None:
     if preference is None:
         preference = False
-    rewards = {p: score(list(verdicts), preference, complete, p) for p in UnparseablePolicy}
+    rewards = {p: compeer_reward(list(verdicts), preference, complete, p) for p in UnparseablePolicy}
     assert len(set(rewards.values())) == 1
     assert rewards[ZERO].unparsed == 0

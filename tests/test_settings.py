@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from embedder.settings import EmbedderSettings
 from reward_server.settings import RewardSettings
-from services.rewards import UnparseablePolicy
+from services.core.rewards import UnparseablePolicy
 
 
 def test_defaults_bind_loopback_with_the_cpu_judge(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,9 +48,9 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, valu
 
 def test_embedder_url_defaults_to_the_local_embedder_and_empty_disables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REWARD_EMBEDDER_URL", raising=False)
-    assert RewardSettings(_env_file=None).embedder_url == "http://127.0.0.1:8001"
+    assert RewardSettings(_env_file=None).embedder.url == "http://127.0.0.1:8001"
     monkeypatch.setenv("REWARD_EMBEDDER_URL", " ")
-    assert RewardSettings(_env_file=None).embedder_url is None
+    assert RewardSettings(_env_file=None).embedder.url is None
 
 
 def test_embedder_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.readiness import wait_until_ready
+from services.tools.readiness import wait_until_ready
 from tests.support import free_port, stop_processes
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def test_up_serves_both_services_and_stops_them_together(tmp_path: Path) -> None
     reward, embedder = f"http://127.0.0.1:{reward_port}", f"http://127.0.0.1:{embedder_port}"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "up"], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "unifireward.cli", "up"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
             for url in (embedder, reward):

@@ -29,9 +29,9 @@ from reward_server.app import create_app
 from reward_server.backends.conversation import JudgeSampling
 from reward_server.backends.vllm import VLLMJudge
 from reward_server.settings import RewardSettings
-from services.esc_schema import SCHEMAS
-from services.esconv import dialogue_messages, extract_rounds, load_split
-from services.processes import free_port, stop_processes
+from services.core.schemas import SCHEMAS
+from services.data.esconv import dialogue_messages, extract_rounds, load_split
+from services.tools.processes import free_port, stop_processes
 from tests.tiny_judge_model import build_tiny_model
 
 if importlib.util.find_spec("vllm") is None:
@@ -243,11 +243,12 @@ async def test_vllm_backend_reuses_the_dialogue_prefix(vllm_app: App) -> None:
     """Later turns of a conversation find the earlier turns in the prefix cache."""
     app, _ = vllm_app
     backend: VLLMJudge = app.state.service.backend
-    from services.candidate_parser import parse_candidate
-    from services.judge_protocol import Turn, build_task
+    from services.core.candidate import parse_candidate
+    from services.core.judge_prompts import build_task
+    from services.core.types import DialogueMessage
 
     item = esconv_items(1)[0]
-    history = [Turn(m["role"], m["content"]) for m in item["history"]]
+    history = [DialogueMessage(m["role"], m["content"]) for m in item["history"]]
     schema = SCHEMAS["compeer"]
     task = build_task(schema, "unified", history, parse_candidate(item["candidate"], schema), item["reference"])
     (reply,) = await backend.judge([task])

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services.candidate_parser import parse_candidate
-from services.esc_schema import SCHEMAS
-from services.judge_protocol import SYSTEM_PROMPT, build_task, judge_messages
+from services.core.candidate import parse_candidate
+from services.core.judge_prompts import SYSTEM_PROMPT, build_task, judge_messages
+from services.core.schemas import SCHEMAS
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -30,12 +30,15 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 def _training_text() -> list[str]:
     """A few KB of the text the model will read: the judge's prompts and the schemas' examples."""
-    from services.judge_protocol import Turn
+    from services.core.types import DialogueMessage
 
     lines = [SYSTEM_PROMPT]
     for schema in SCHEMAS.values():
         candidate = parse_candidate(schema.example, schema)
-        history = [Turn("seeker", "I lost my job and I feel anxious."), Turn("supporter", "What happened?")]
+        history = [
+            DialogueMessage("seeker", "I lost my job and I feel anxious."),
+            DialogueMessage("supporter", "What happened?"),
+        ]
         task = build_task(schema, "unified", history, candidate, "That sounds hard. Have you talked to anyone?")
         lines += [m["content"] for m in judge_messages(task, ["It fits.\nVerdict: True"] * len(task.turns))]
         lines.append(schema.example)

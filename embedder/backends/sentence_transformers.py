@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from embedder.backends.base import EmbeddingBackendError, FloatArray
-from services.sentence_encoder import embedding_dimension, load_sentence_model
+from services.models.sentence_encoder import embedding_dimension, load_sentence_model
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ def _make_generative(settings: RewardSettings) -> JudgeBackend:
     if settings.backend == "vllm":
         from reward_server.backends.vllm import VLLMJudge, engine_args
 
-        return VLLMJudge(engine_args(settings), sampling, concurrency=settings.judge_concurrency)
+        return VLLMJudge(engine_args(settings), sampling, concurrency=settings.sampling.judge_concurrency)
     from reward_server.backends.openai import OpenAIJudge
 
     return OpenAIJudge.from_settings(settings, sampling)

@@ -1,11 +1,11 @@
 """The judge backend protocol.
 
-A backend answers the turns of :class:`~services.judge_protocol.JudgeTask` objects with judgment text.
-It is created by the app's lifespan, ``start``-ed (loaded and warmed), called with batches of tasks
-gathered by the micro-batcher, and ``close``-d on shutdown. Generative backends answer the turns of a
-task as one conversation; other backends may answer them in any way, as long as each answer is the
-kind of text a generative judge writes (a short rationale, then the verdict line), because every
-answer goes through the same parsers.
+A backend answers the turns of :class:`~services.core.judge_prompts.JudgeTask` objects with structured
+verdicts (:data:`~services.core.judgments.Judgment`: a step's verdict or the reply preference, with the
+probabilities the backend has, and the text kept for ``judgments.raw``). It is created by the app's
+lifespan, ``start``-ed (loaded and warmed), called with batches of tasks gathered by the micro-batcher,
+and ``close``-d on shutdown. Generative backends answer the turns of a task as one conversation and
+read each answer once (:mod:`services.core.judgments`); the CPU classifier builds its verdicts directly.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from services.judge_protocol import JudgeTask
+from services.core.judge_prompts import JudgeTask
+from services.core.judgments import Judgment
 
 
 class BackendError(RuntimeError):
@@ -26,18 +27,28 @@ class JudgeReply:
     """A backend's answers to one task.
 
     Attributes:
-        answers: one judgment text per turn of the task, in order.
+        verdicts: one judgment per turn of the task, in order.
         prompt_tokens: tokens read, when the backend counts them.
         completion_tokens: tokens written, when the backend counts them.
         cached_tokens: prompt tokens served from the engine's prefix cache, when it says.
         error: set when this task failed alone (the other tasks of the batch stand).
     """
 
-    answers: list[str]
+    verdicts: list[Judgment]
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
     error: str | None = None
+
+    @classmethod
+    def failed(cls, error: str) -> JudgeReply:
+        """The reply of a task that failed alone (the other tasks of the batch stand)."""
+        return cls(verdicts=[], error=error)
+
+    @property
+    def raw(self) -> list[str]:
+        """What the judge wrote for each turn, in order."""
+        return [verdict.text for verdict in self.verdicts]
 
 
 @runtime_checkable

@@ -1,7 +1,9 @@
 """The ``classifier`` backend: the CPU judge (frozen MiniLM embeddings + small trained heads).
 
-It answers every turn of a task with the kind of text a generative judge writes (a rationale with the
-heads' numbers, then ``Verdict:``/``Preference:``), so its answers go through the same parsers. The
+It answers every turn of a task with a structured verdict carrying the heads' probabilities (``p_correct``
+of a step, the preference's distribution over the four options), and a text written as a generative
+judge would (a rationale with the heads' numbers, then ``Verdict:``/``Preference:``) for
+``judgments.raw``; nothing is parsed back from that text. The
 model work is blocking numpy/torch code and runs in a worker thread (``asyncio.to_thread``).
 """
 
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reward_server.backends.base import BackendError, JudgeReply
-from services.judge_protocol import JudgeTask
+from services.core.judge_prompts import JudgeTask
 
 log = logging.getLogger(__name__)
 DEFAULT_ARTIFACT = Path(__file__).resolve().parent.parent / "artifacts" / "judge-classifier-v1.npz"
@@ -51,7 +53,7 @@ class ClassifierJudge:
         from reward_server.judge_model.encoder import embed_texts, load_encoder
         from reward_server.judge_model.heads import Artifact
         from reward_server.judge_model.judge import JudgeModel
-        from services.sentence_encoder import embedding_dimension
+        from services.models.sentence_encoder import embedding_dimension
 
         artifact = Artifact.load(self.artifact_path)
         encoder = load_encoder(self.encoder, self.device)
@@ -63,13 +65,18 @@ class ClassifierJudge:
         self._warm_up()
 
     def _warm_up(self) -> None:
-        from services.candidate_parser import parse_candidate
-        from services.esc_schema import SCHEMAS
-        from services.judge_protocol import Turn, build_task
+        from services.core.candidate import parse_candidate
+        from services.core.judge_prompts import build_task
+        from services.core.schemas import SCHEMAS
+        from services.core.types import DialogueMessage
 
         schema = SCHEMAS["compeer"]
         task = build_task(
-            schema, "unified", [Turn("seeker", "I lost my job today.")], parse_candidate(_WARMUP, schema), "Oh no."
+            schema,
+            "unified",
+            [DialogueMessage("seeker", "I lost my job today.")],
+            parse_candidate(_WARMUP, schema),
+            "Oh no.",
         )
         self._answer([task])
 
@@ -78,7 +85,7 @@ class ClassifierJudge:
 
         if not isinstance(self._judge, JudgeModel):
             raise BackendError("the classifier judge is not started")
-        return [JudgeReply(answers=answers) for answers in self._judge.answer(tasks)]
+        return [JudgeReply(verdicts=verdicts) for verdicts in self._judge.answer(tasks)]
 
     async def start(self) -> None:
         """Load the artifact and the encoder, then judge one task to warm up."""

@@ -1,8 +1,8 @@
 """The judge conversation as generative backends drive it (shared by ``vllm`` and ``openai``).
 
 One conversation per candidate: the system prompt, then each turn of the
-:class:`~services.judge_protocol.JudgeTask` as a user message, the judge's answer appended before the
-next turn (:func:`~services.judge_protocol.judge_messages`). Every turn's prompt extends the previous
+:class:`~services.core.judge_prompts.JudgeTask` as a user message, the judge's answer appended before the
+next turn (:func:`~services.core.judge_prompts.judge_messages`). Every turn's prompt extends the previous
 one, so an engine with prefix caching computes the dialogue once per candidate. The candidates of a
 batch run as concurrent coroutines, so the engine (or the server) batches their turns continuously.
 
@@ -20,13 +20,11 @@ from dataclasses import dataclass
 
 from reward_server.backends.base import JudgeReply
 from reward_server.settings import RewardSettings
-from services.candidate_parser import parse_candidate
-from services.dual_order import combine_dual_order
-from services.esc_schema import SCHEMAS
-from services.judge_protocol import (
+from services.core.candidate import parse_candidate
+from services.core.dual_order import combine_dual_order
+from services.core.judge_prompts import (
     RATIONALE_MAX_CHARS,
     JudgeTask,
-    Turn,
     TurnKind,
     build_task,
     judge_messages,
@@ -34,6 +32,9 @@ from services.judge_protocol import (
     judgment_token_budget,
     swap_preference,
 )
+from services.core.judgments import Judgment, parse_preference, read_answer
+from services.core.schemas import SCHEMAS
+from services.core.types import DialogueMessage
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class JudgeSampling:
         max_tokens: most tokens per turn.
         structured_outputs: constrain each answer to its turn's regex.
         rationale_max_chars: longest rationale the regex allows.
-        dual_order: ask the preference in both orders and combine (:mod:`services.dual_order`).
+        dual_order: ask the preference in both orders and combine (:mod:`services.core.dual_order`).
     """
 
     temperature: float = 0.0
@@ -84,12 +85,12 @@ class JudgeSampling:
     def from_settings(cls, settings: RewardSettings) -> JudgeSampling:
         """The sampling the service's settings describe."""
         return cls(
-            temperature=settings.temperature,
-            seed=settings.seed,
-            max_tokens=settings.judge_max_tokens(),
-            structured_outputs=settings.structured_outputs,
-            rationale_max_chars=settings.rationale_max_chars,
-            dual_order=settings.dual_order,
+            temperature=settings.sampling.temperature,
+            seed=settings.sampling.seed,
+            max_tokens=settings.sampling.judge_max_tokens(),
+            structured_outputs=settings.sampling.structured_outputs,
+            rationale_max_chars=settings.sampling.rationale_max_chars,
+            dual_order=settings.sampling.dual_order,
         )
 
     def regex(self, kind: TurnKind) -> str | None:
@@ -106,14 +107,15 @@ async def judge_task(complete: Complete, task: JudgeTask, sampling: JudgeSamplin
         sampling: how to ask.
 
     Returns:
-        The answers (one per turn) and the tokens read, found in the prefix cache and written, over
-        all turns.
+        The verdicts (one per turn, each answer read once) and the tokens read, found in the prefix
+        cache and written, over all turns.
 
     Raises:
         TurnError: a turn failed.
         BackendError: the backend cannot answer at all.
     """
     answers: list[str] = []
+    verdicts: list[Judgment] = []
     done: list[Completion] = []
     for turn in task.turns:
         regex = sampling.regex(turn.kind)
@@ -122,10 +124,15 @@ async def judge_task(complete: Complete, task: JudgeTask, sampling: JudgeSamplin
             # Same prefix as the original order up to this turn, so the swap costs one turn's prefill.
             asked.append(complete(judge_messages(swap_preference(task), answers), regex))
         now = await asyncio.gather(*asked)
-        answers.append(now[0].text if len(now) == 1 else combine_dual_order(now[0].text, now[1].text))
+        if len(now) == 2:
+            verdict: Judgment = combine_dual_order(parse_preference(now[0].text), parse_preference(now[1].text))
+        else:
+            verdict = read_answer(turn.kind, now[0].text)
+        answers.append(verdict.text)
+        verdicts.append(verdict)
         done += now
     return JudgeReply(
-        answers=answers,
+        verdicts=verdicts,
         prompt_tokens=sum(c.prompt_tokens for c in done),
         completion_tokens=sum(c.completion_tokens for c in done),
         cached_tokens=sum(c.cached_tokens for c in done),
@@ -152,7 +159,7 @@ async def judge_tasks(complete: Complete, tasks: Sequence[JudgeTask], sampling: 
             return await judge_task(complete, task, sampling)
         except TurnError as exc:
             logger.warning("judge turn failed: %s", exc)
-            return JudgeReply(answers=[], error=str(exc))
+            return JudgeReply.failed(str(exc))
 
     # Every conversation runs to its end before an error is raised, so none is left running unawaited.
     results = await asyncio.gather(*(one(task) for task in tasks), return_exceptions=True)
@@ -168,4 +175,5 @@ def warm_up_task() -> JudgeTask:
     """A small unified task that asks every kind of turn (compiles both regexes, fills the caches)."""
     schema = SCHEMAS["compeer"]
     candidate = parse_candidate(schema.example, schema)
-    return build_task(schema, "unified", [Turn("seeker", "I lost my job today.")], candidate, "Oh no. What happened?")
+    history = [DialogueMessage("seeker", "I lost my job today.")]
+    return build_task(schema, "unified", history, candidate, "Oh no. What happened?")

@@ -12,7 +12,8 @@ import asyncio
 from collections.abc import Sequence
 
 from reward_server.backends.base import BackendError, JudgeReply
-from services.judge_protocol import JudgeTask, JudgeTurn
+from services.core.judge_prompts import JudgeTask, JudgeTurn
+from services.core.judgments import read_answer
 
 
 class FakeJudge:
@@ -58,8 +59,9 @@ class FakeJudge:
             if "[[judge:crash]]" in text:
                 raise BackendError("the fake judge crashed on purpose")
             if "[[judge:error]]" in text:
-                replies.append(JudgeReply(answers=[], error="the fake judge failed this item on purpose"))
+                replies.append(JudgeReply.failed("the fake judge failed this item on purpose"))
                 continue
-            answers = [self._answer(task, turn, text) for turn in task.turns]
-            replies.append(JudgeReply(answers=answers, prompt_tokens=sum(len(t.prompt.split()) for t in task.turns)))
+            # It writes as a generative judge would, so its answers are read as a generative judge's are.
+            verdicts = [read_answer(turn.kind, self._answer(task, turn, text)) for turn in task.turns]
+            replies.append(JudgeReply(verdicts=verdicts, prompt_tokens=sum(len(t.prompt.split()) for t in task.turns)))
         return replies

@@ -5,7 +5,7 @@ requests: vLLM's OpenAI server, SGLang or a hosted model. With structured output
 carries vLLM's ``"structured_outputs": {"regex": ...}`` field (current vLLM silently ignores the older
 ``guided_*`` fields; servers that know neither should run with ``REWARD_STRUCTURED_OUTPUTS=false``).
 
-The requests go through the services' one HTTP client (:class:`services.clients.ServiceClient`): one
+The requests go through the services' one HTTP client (:class:`services.contracts.clients.ServiceClient`): one
 long-lived ``httpx.AsyncClient``, explicit timeouts, at most ``max_concurrency`` requests in flight,
 and retries with exponential backoff only where retrying is safe and useful: 429, 503, failures to
 connect and pooled connections the server had closed. Anything else (another status, a read timeout,
@@ -32,8 +32,8 @@ from reward_server.backends.conversation import (
     warm_up_task,
 )
 from reward_server.settings import RewardSettings
-from services.clients import RETRY_STATUSES, ServiceClient, ServiceResponseError, ServiceUnreachableError
-from services.judge_protocol import JudgeTask
+from services.contracts.clients import RETRY_STATUSES, ServiceClient, ServiceResponseError, ServiceUnreachableError
+from services.core.judge_prompts import JudgeTask
 
 logger = logging.getLogger(__name__)
 
@@ -119,18 +119,18 @@ class OpenAIJudge:
     @classmethod
     def from_settings(cls, settings: RewardSettings, sampling: JudgeSampling) -> OpenAIJudge:
         """The backend the settings describe (``openai_*`` fields, ``model``, batching)."""
-        if not settings.openai_base_url or not settings.model:
+        if not settings.openai.base_url or not settings.model:
             raise ValueError("the openai backend needs REWARD_OPENAI_BASE_URL and REWARD_MODEL")
         return cls(
-            settings.openai_base_url,
+            settings.openai.base_url,
             settings.model,
             sampling,
-            api_key=settings.openai_api_key,
-            max_concurrency=settings.openai_max_concurrency,
-            timeout_s=settings.openai_timeout_s,
-            connect_timeout_s=settings.openai_connect_timeout_s,
-            max_retries=settings.openai_max_retries,
-            concurrency=settings.judge_concurrency,
+            api_key=settings.openai.api_key,
+            max_concurrency=settings.openai.max_concurrency,
+            timeout_s=settings.openai.timeout_s,
+            connect_timeout_s=settings.openai.connect_timeout_s,
+            max_retries=settings.openai.max_retries,
+            concurrency=settings.sampling.judge_concurrency,
         )
 
     async def start(self) -> None:

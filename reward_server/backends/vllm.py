@@ -31,7 +31,7 @@ from reward_server.backends.conversation import (
     warm_up_task,
 )
 from reward_server.settings import RewardSettings
-from services.judge_protocol import JudgeTask
+from services.core.judge_prompts import JudgeTask
 
 logger = logging.getLogger(__name__)
 
@@ -45,19 +45,19 @@ def engine_args(settings: RewardSettings) -> dict[str, Any]:
     """
     args: dict[str, Any] = {
         "model": settings.model,
-        "tensor_parallel_size": settings.tensor_parallel_size,
-        "gpu_memory_utilization": settings.gpu_memory_utilization,
-        "dtype": settings.dtype,
-        "enable_prefix_caching": settings.enable_prefix_caching,
-        "enforce_eager": settings.enforce_eager,
+        "tensor_parallel_size": settings.engine.tensor_parallel_size,
+        "gpu_memory_utilization": settings.engine.gpu_memory_utilization,
+        "dtype": settings.engine.dtype,
+        "enable_prefix_caching": settings.engine.enable_prefix_caching,
+        "enforce_eager": settings.engine.enforce_eager,
         "disable_log_stats": True,
     }
     optional = {
-        "max_model_len": settings.max_model_len,
-        "kv_cache_memory_bytes": settings.kv_cache_memory_bytes,
-        "max_num_seqs": settings.max_num_seqs,
-        "block_size": settings.block_size,
-        "seed": settings.seed,
+        "max_model_len": settings.engine.max_model_len,
+        "kv_cache_memory_bytes": settings.engine.kv_cache_memory_bytes,
+        "max_num_seqs": settings.engine.max_num_seqs,
+        "block_size": settings.engine.block_size,
+        "seed": settings.sampling.seed,
     }
     args.update({name: value for name, value in optional.items() if value is not None})
     return args
@@ -126,7 +126,7 @@ class VLLMJudge:
         if reply.error is not None:
             await self.close()
             raise BackendError(f"the vLLM engine failed its warm-up: {reply.error}")
-        logger.info("vllm judge ready: %s (%s)", self.model, reply.answers[-1].splitlines()[-1])
+        logger.info("vllm judge ready: %s (%s)", self.model, reply.raw[-1].splitlines()[-1])
 
     async def close(self) -> None:
         """Shut the engine down (its engine-core process included)."""

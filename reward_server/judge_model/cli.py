@@ -1,6 +1,6 @@
 """Typer commands of the judge: ``data esconv-cer``, ``train-judge`` and ``eval-judge``.
 
-Registered in :mod:`services.cli`; heavy imports (torch, sentence-transformers) stay inside the commands.
+Registered in :mod:`unifireward.cli`; heavy imports (torch, sentence-transformers) stay inside the commands.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ def esconv_cer(
     seed: Annotated[int, typer.Option(help="Random seed; the output is a function of it.")] = 0,
 ) -> None:
     """Derive the labelled CER judge items from ESConv (train/valid/test JSON Lines)."""
-    from services.cer_data import derive_split, label_counts, write_jsonl
-    from services.esconv import SPLITS, load_split, split_path
+    from services.data.cer_data import derive_split, label_counts, write_jsonl
+    from services.data.esconv import SPLITS, load_split, split_path
 
     summary = {}
     for split in SPLITS:
@@ -50,7 +50,7 @@ def train_judge(
 
     from reward_server.judge_model.encoder import CachedEmbedder, load_encoder
     from reward_server.judge_model.train import train_judge as run
-    from services.sentence_encoder import embedding_dimension
+    from services.models.sentence_encoder import embedding_dimension
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.manual_seed(seed)
@@ -86,7 +86,7 @@ def eval_judge(
     import asyncio
 
     from reward_server.judge_model.evaluate import evaluate, make_eval_backend
-    from services.cer_data import read_jsonl
+    from services.data.cer_data import read_jsonl
 
     try:
         judge = make_eval_backend(backend)

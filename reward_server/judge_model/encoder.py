@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from services.sentence_encoder import embedding_dimension, load_sentence_model
+from services.models.sentence_encoder import embedding_dimension, load_sentence_model
 
 log = logging.getLogger(__name__)
 #: Replies and messages are short (p95 41 words); longer texts are cut here.

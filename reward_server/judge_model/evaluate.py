@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from reward_server.backends.base import JudgeBackend
-from services.assessment import assess
-from services.candidate_parser import parse_candidate
-from services.esc_schema import SCHEMAS
-from services.judge_metrics import inconsistency_ratio, preference_metrics, step_metrics
-from services.judge_protocol import Turn, build_task
+from services.core.candidate import parse_candidate
+from services.core.judge_prompts import build_task
+from services.core.outcome import judge_outcome
+from services.core.schemas import SCHEMAS
+from services.core.types import DialogueMessage
+from services.data.judge_metrics import inconsistency_ratio, preference_metrics, step_metrics
 
 _ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
@@ -53,7 +54,7 @@ async def evaluate(backend: JudgeBackend, records: Sequence[dict[str, Any]], bat
         build_task(
             SCHEMAS[r.get("schema", "compeer")],
             "unified",
-            [Turn(m["role"], m["content"]) for m in r["history"]],
+            [DialogueMessage(m["role"], m["content"]) for m in r["history"]],
             parse_candidate(r["candidate"], SCHEMAS[r.get("schema", "compeer")]),
             r["reference"],
         )
@@ -74,7 +75,7 @@ async def evaluate(backend: JudgeBackend, records: Sequence[dict[str, Any]], bat
     for task, reply in zip(tasks, replies, strict=True):
         if reply.error is not None:
             failures["backend_error"] += 1
-        assessment = assess(task, reply.answers)
+        assessment = judge_outcome(task, reply.verdicts)
         if assessment.status == "parse_error":
             failures["parse_error"] += 1
         by_name = {s.step: s.verdict for s in assessment.steps}

@@ -2,7 +2,7 @@
 
 Every text (a message, a reply) is embedded once with the frozen encoder (unit vectors); the features
 below only combine those vectors, so training (from ESConv rounds) and serving (from a
-:class:`~services.judge_protocol.JudgeTask`) compute exactly the same numbers.
+:class:`~services.core.judge_prompts.JudgeTask`) compute exactly the same numbers.
 
 >>> import numpy as np
 >>> emb = {"I lost my job.": np.array([1.0, 0.0]), "Oh no.": np.array([0.0, 1.0])}

@@ -2,8 +2,9 @@
 
 :class:`JudgeModel` reads the fields of the candidate's steps (``Stage:``, ``Emotion:``,
 ``Strategy:``) from ``task.candidate`` and the dialogue from ``task.history`` and ``task.reference``,
-predicts each field from the dialogue, and answers every turn with a one-sentence rationale carrying
-the numbers, then the ``Verdict:`` or ``Preference:`` line read by :mod:`services.judgments`.
+predicts each field from the dialogue, and answers every turn with a structured verdict: the verdict
+or option, the heads' probabilities, and a one-sentence rationale carrying the numbers followed by the
+``Verdict:`` or ``Preference:`` line a generative judge would write (kept for ``judgments.raw``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import numpy as np
 
 from reward_server.judge_model import features as F
 from reward_server.judge_model.heads import Artifact
-from services.esc_schema import EMOTIONS, STAGES, STRATEGIES
-from services.judge_protocol import JudgeTask
-from services.judgments import PREFERENCE_OPTIONS
+from services.core.judge_prompts import JudgeTask
+from services.core.judgments import PREFERENCE_OPTIONS, Judgment, PreferenceJudgment, StepJudgment
+from services.core.schemas import EMOTIONS, STAGES, STRATEGIES
+from services.core.types import Preference
 
 #: The preference head's outputs, in the order of the options the judge is offered (A..D).
-PREFERENCES: tuple[str, ...] = tuple(PREFERENCE_OPTIONS.values())
+PREFERENCES: tuple[Preference, ...] = tuple(PREFERENCE_OPTIONS.values())
 _LETTERS: dict[str, str] = {option: letter for letter, option in PREFERENCE_OPTIONS.items()}
 #: field name -> (head name, vocabulary)
 FIELD_HEADS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -155,27 +157,35 @@ _SOURCES = {
 }
 
 
-def _step_answer(artifact: Artifact, task: JudgeTask, step_name: str, scores: ItemScores) -> str:
+def _step(text: str, verdict: bool, p_correct: float | None = None) -> StepJudgment:
+    return StepJudgment(text=f"{text}\nVerdict: {verdict}", verdict=verdict, status="ok", p_correct=p_correct)
+
+
+def _step_answer(artifact: Artifact, task: JudgeTask, step_name: str, scores: ItemScores) -> StepJudgment:
+    """The verdict on one step; ``p_correct`` is the verdict heads' least P(correct) over the fields checked,
+    None where a rule decided (a missing step or field, a positive sentiment) or nothing could be checked."""
     step = task.candidate.steps.get(step_name)
     spec = task.schema.step(step_name)
     checked = [f.name for f in spec.fields if f.name in FIELD_HEADS]
     if step is None:
-        return "The step is missing.\nVerdict: False"
+        return _step("The step is missing.", False)
     if not checked:
-        return (
-            "This step carries no field the classifier can check against the dialogue; it is accepted.\nVerdict: True"
-        )
+        return _step("This step carries no field the classifier can check against the dialogue; it is accepted.", True)
     parts: list[str] = []
     ok_all = True
+    p_fields: list[float] = []
+    by_rule = False
     for field in checked:
         stated = step.fields.get(field)
         if stated is None:
             parts.append(f"the step states no valid {field}")
             ok_all = False
+            by_rule = True
             continue
         probs = scores.probs[field]
         vocab = FIELD_HEADS[field][1]
-        ok, _ = step_verdict(artifact, field, stated, probs)
+        ok, p_ok = step_verdict(artifact, field, stated, probs)
+        p_fields.append(p_ok)
         top = int(np.argmax(probs))
         guide = "the reference reply" if scores.guided_by_reference else "the candidate's reply"
         head = _SOURCES[field].format(top=vocab[top], p=float(probs[top]), guide=guide, Guide=guide.capitalize())
@@ -189,8 +199,9 @@ def _step_answer(artifact: Artifact, task: JudgeTask, step_name: str, scores: It
     if "sentiment" in [f.name for f in spec.fields] and sentiment == "positive":
         parts.append("a positive sentiment does not match a seeker asking for support")
         ok_all = False
+        by_rule = True
     text = "; ".join(parts)
-    return f"{text[0].upper()}{text[1:]}.\nVerdict: {ok_all}"
+    return _step(f"{text[0].upper()}{text[1:]}.", ok_all, None if by_rule else min(p_fields))
 
 
 def _sig(x: float) -> float:
@@ -201,9 +212,11 @@ def _sig(x: float) -> float:
     return z / (1.0 + z)
 
 
-def _preference_answer(task: JudgeTask, scores: ItemScores) -> str:
+def _preference_answer(task: JudgeTask, scores: ItemScores) -> PreferenceJudgment:
+    """The preference, with the head's distribution over the options (None where no reply was written)."""
     if not task.candidate.response:
-        return "The candidate wrote no reply, so the reference is better.\nPreference: A"
+        text = "The candidate wrote no reply, so the reference is better.\nPreference: A"
+        return PreferenceJudgment(text=text, preference="first", status="ok")
     choice = PREFERENCES[int(np.argmax(scores.preference))]
     conf = float(np.max(scores.preference))
     c, r = _sig(scores.fit_reply), _sig(scores.fit_reference)
@@ -213,7 +226,13 @@ def _preference_answer(task: JudgeTask, scores: ItemScores) -> str:
         "equal": f"Both replies fit what the seeker said about equally well ({c:.2f} and {r:.2f})",
         "neither": f"Neither reply fits what the seeker said ({c:.2f} and {r:.2f})",
     }[choice]
-    return f"{text}; confidence {conf:.2f}.\nPreference: {_LETTERS[choice]}"
+    probabilities = {option: float(p) for option, p in zip(PREFERENCES, scores.preference, strict=True)}
+    return PreferenceJudgment(
+        text=f"{text}; confidence {conf:.2f}.\nPreference: {_LETTERS[choice]}",
+        preference=choice,
+        status="ok",
+        probabilities=probabilities,
+    )
 
 
 class JudgeModel:
@@ -268,11 +287,11 @@ class JudgeModel:
         ]
         return score_items(self.artifact, inputs)
 
-    def answer(self, tasks: Sequence[JudgeTask]) -> list[list[str]]:
-        """One judgment text per turn of every task."""
-        answers: list[list[str]] = []
+    def answer(self, tasks: Sequence[JudgeTask]) -> list[list[Judgment]]:
+        """One judgment per turn of every task."""
+        answers: list[list[Judgment]] = []
         for task, scores in zip(tasks, self.score(tasks), strict=True):
-            texts = []
+            texts: list[Judgment] = []
             for turn in task.turns:
                 if turn.kind == "step" and turn.step is not None:
                     texts.append(_step_answer(self.artifact, task, turn.step, scores))

@@ -26,12 +26,12 @@ import torch
 from reward_server.judge_model import features as F
 from reward_server.judge_model.heads import Artifact, Head
 from reward_server.judge_model.judge import FIELD_HEADS, PREFERENCES, ItemInputs, item_inputs, score_items
-from services import cer_phrases
-from services.candidate_parser import parse_candidate
-from services.cer_data import ReplyPool, derive_split, gold_stage
-from services.esc_schema import EMOTIONS, SCHEMAS, STAGES, STRATEGIES
-from services.esconv import dialogue_messages, extract_rounds, load_split, split_path
-from services.judge_metrics import recall, weighted_f1
+from services.core.candidate import parse_candidate
+from services.core.schemas import EMOTIONS, SCHEMAS, STAGES, STRATEGIES
+from services.data import cer_phrases
+from services.data.cer_data import ReplyPool, derive_split, gold_stage
+from services.data.esconv import dialogue_messages, extract_rounds, load_split, split_path
+from services.data.judge_metrics import recall, weighted_f1
 
 log = logging.getLogger(__name__)
 N_FOLDS = 3

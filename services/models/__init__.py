@@ -1,0 +1,1 @@
+"""Model loading shared by the components: the offline sentence encoder."""

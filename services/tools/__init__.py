@@ -1,0 +1,1 @@
+"""Dev and ops tools: start, wait for and stop service processes."""

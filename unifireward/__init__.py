@@ -1,0 +1,1 @@
+"""The ``unifireward`` command: the one composition root, which may import every component."""
