@@ -5,9 +5,9 @@ MiniLM embedder), one torch thread each. The same kind of work, 16 GRPO groups o
 ESConv train dialogues, is rewarded three ways:
 
 - ``openrlhf``: 64 concurrent one-sample requests to ``POST /openrlhf/reward``, sent by OpenRLHF
-  0.11.2's own reward client as its rollouts send them (the cohort buffer gathers each group back);
+  0.11.2's own reward client as its rollouts send them (the service's gatherer puts each group back together);
 - ``agent``: 64 concurrent samples through the trainer's agent executor scorer (group barrier, then
-  ``/v1/judge`` and ``/v1/redundancy`` per group);
+  one ``/v1/rewards`` call for the groups that closed together);
 - ``batch``: the same 64 samples as one ``POST /v1/rewards`` request of 16 groups (the ceiling).
 
 Each measurement uses groups no other measurement saw (the judge's and the embedder's caches cannot
@@ -136,12 +136,12 @@ async def _batch(client: httpx.AsyncClient, groups: list[tuple[dict[str, Any], l
     return GROUP * len(groups) / elapsed
 
 
-async def _measure(reward: str, embedder: str, rounds: int, groups_per_request: int) -> dict[str, list[float]]:
+async def _measure(reward: str, rounds: int, groups_per_request: int) -> dict[str, list[float]]:
     ways = ("openrlhf", "agent", "batch")
     chunks = iter(_balanced_chunks(list(_groups((rounds + 1) * len(ways) * groups_per_request)), groups_per_request))
     results: dict[str, list[float]] = {w: [] for w in ways}
     limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
-    scorer = GroupScorer(AgentSettings(_env_file=None, reward_url=reward, embedder_url=embedder))
+    scorer = GroupScorer(AgentSettings(_env_file=None, reward_url=reward))
     async with httpx.AsyncClient(base_url=reward, timeout=170, limits=limits) as client:
         for r in range(rounds + 1):  # round 0 warms both services up and is not reported
             order = ways if r % 2 == 0 else tuple(reversed(ways))
@@ -179,7 +179,7 @@ def main(
         )
         reward_env = {**common, "REWARD_PORT": str(reward_port), "REWARD_EMBEDDER_URL": embedder}
         stack.enter_context(running([sys.executable, "-m", "reward_server"], reward_env, reward))
-        results = asyncio.run(_measure(reward, embedder, rounds, groups))
+        results = asyncio.run(_measure(reward, rounds, groups))
     median = {way: statistics.median(rates) for way, rates in results.items()}
     summary = {
         "samples_per_measurement": GROUP * groups,

@@ -140,7 +140,7 @@ def bench_settings(model: Path, rationale_chars: int, **changes: Any) -> RewardS
 async def started(settings: RewardSettings) -> VLLMJudge:
     """The backend as the service runs it, its long-lived heap frozen out of GC scans as the service's."""
     judge = VLLMJudge(
-        engine_args(settings), JudgeSampling.from_settings(settings), concurrency=settings.judge_concurrency
+        engine_args(settings), JudgeSampling.from_settings(settings), concurrency=settings.sampling.judge_concurrency
     )
     await judge.start()
     gc.collect()
@@ -273,7 +273,7 @@ def service_env(settings: RewardSettings, port: int) -> dict[str, str]:
     env = {**os.environ, "REWARD_HOST": "127.0.0.1", "REWARD_PORT": str(port)}
     for name in ("backend", "model", "dtype", "enforce_eager", "kv_cache_memory_bytes", "max_model_len", "block_size"):
         env[f"REWARD_{name.upper()}"] = str(getattr(settings, name))
-    env["REWARD_RATIONALE_MAX_CHARS"] = str(settings.rationale_max_chars)
+    env["REWARD_RATIONALE_MAX_CHARS"] = str(settings.sampling.rationale_max_chars)
     env["REWARD_LOG_LEVEL"] = "warning"
     return env
 

@@ -168,6 +168,22 @@ async def test_an_output_the_reward_service_refuses_costs_only_its_own_group(tok
     assert all(s["extra_logs"]["fallback"] == 0.0 and s["extra_logs"]["raw_reward"] == 5.0 for s in groups[1])
 
 
+async def test_a_call_over_the_services_item_limit_is_split_not_lost(tokenizer: Any) -> None:
+    limits = {"max_items_per_request": 4}  # the service takes 4 outputs a request; the executor sends up to 8
+    async with executor(reward=limits, group_flush_ms=300, max_items_per_call=8) as agent:
+        sent: list[int] = []
+        send = agent.scorer.reward.rewards
+
+        async def recording(request: Any, timeout_s: float | None = None) -> Any:
+            sent.append(sum(len(g.candidates) for g in request.groups))
+            return await send(request, timeout_s=timeout_s)
+
+        agent.scorer.reward.rewards = recording  # type: ignore[method-assign]
+        groups = await run(agent, tokenizer, [label("a", 4), label("b", 4)], [[with_reply(r) for r in DIFFERENT]] * 2)
+    assert all(s["extra_logs"]["fallback"] == 0.0 and s["extra_logs"]["raw_reward"] == 5.0 for g in groups for s in g)
+    assert sent == [8, 4, 4]  # refused as one call of 8 (413), then scored as two calls of 4
+
+
 @pytest.mark.parametrize("bad", ["{not json", "[1, 2]", json.dumps({"group_id": "g", "group_size": 0})])
 async def test_an_unreadable_label_gives_the_fallback(tokenizer: Any, bad: str) -> None:
     async with executor() as agent:

@@ -13,6 +13,7 @@ from reward_server.judge_model.heads import Artifact
 from reward_server.judge_model.judge import JudgeModel
 from services.core.candidate import parse_candidate
 from services.core.judge_prompts import JudgeTask, build_task
+from services.core.judgments import PreferenceJudgment, StepJudgment, parse_preference, parse_step_judgment
 from services.core.outcome import judge_outcome
 from services.core.schemas import SCHEMAS
 from services.core.types import DialogueMessage
@@ -79,3 +80,29 @@ def test_cache_overflow_keeps_the_texts_of_the_batch(model: tuple[JudgeModel, St
     second = task([DialogueMessage("seeker", f"message {i}") for i in range(2, 6)], SCHEMA.example, "reference two")
     (answers,) = judge.answer([second])
     assert judge_outcome(second, answers).status == "ok"
+
+
+def test_verdicts_are_structured_with_the_heads_probabilities(model: tuple[JudgeModel, StandInEncoder]) -> None:
+    judge, _ = model
+    t = task([DialogueMessage("seeker", "I lost my job and I can't sleep.")], SCHEMA.example, "That sounds hard.")
+    (verdicts,) = judge.answer([t])
+    *steps, preference = verdicts
+    assert all(isinstance(s, StepJudgment) for s in steps) and isinstance(preference, PreferenceJudgment)
+    for step in steps:
+        # the verdict is built, not read back from the text; the text still says the same for judgments.raw
+        assert step.status == "ok" and parse_step_judgment(step.text).verdict is step.verdict
+    checked = [s for s in steps if s.p_correct is not None]  # every COMPEER step names a field the heads check
+    assert len(checked) == len(steps) and all(0.0 <= s.p_correct <= 1.0 for s in checked)  # type: ignore[operator]
+    probabilities = preference.probabilities
+    assert probabilities is not None and set(probabilities) == {"first", "second", "equal", "neither"}
+    assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert preference.preference == max(probabilities, key=probabilities.__getitem__)
+    assert parse_preference(preference.text).preference == preference.preference
+
+
+def test_a_missing_reply_loses_by_rule_without_a_probability(model: tuple[JudgeModel, StandInEncoder]) -> None:
+    judge, _ = model
+    t = task([DialogueMessage("seeker", "Hi.")], "<response></response>", "Hello.", "orm")
+    ((preference,),) = judge.answer([t])
+    assert isinstance(preference, PreferenceJudgment)
+    assert preference.preference == "first" and preference.probabilities is None

@@ -1,15 +1,15 @@
-"""What the reward service and the trainer share about OpenRLHF: the prompt label, the policy's
-output inside OpenRLHF's reward request, and one sample's reward with its logged numbers.
+"""What the reward service and the trainer share about OpenRLHF: its remote reward request and answer,
+our prompt label, the policy's output inside a query, and one sample's reward with its logged numbers.
 
 OpenRLHF 0.11.2 scores each sampled reply with its own request,
 ``{"query": [prompt + output], "prompts": [prompt], "labels": [label]}``. The label is the prompt
 row's label column, passed through untouched; ours (:class:`PromptLabel`) carries the GRPO group's
 id and size, the dialogue and the reference, so whoever gathers the group (the reward service's
-cohort buffer or the trainer's agent executor) can judge it and measure its redundancy.
+``/openrlhf/reward`` or the trainer's agent executor) can have it scored as a group.
 
-Both gatherers answer with :class:`SampleReward`: the reward plus ``extra_logs`` of numbers only,
-always the same keys (OpenRLHF turns each into a tensor and averages it over the rollout batch;
-:data:`EXTRA_LOG_KEYS` documents them).
+Both gatherers answer with :class:`SampleReward`: the reward the group rewards gave the sample, plus
+``extra_logs`` of numbers only, always the same keys (OpenRLHF turns each into a tensor and averages it
+over the rollout batch; :data:`EXTRA_LOG_KEYS` documents them).
 """
 
 from __future__ import annotations

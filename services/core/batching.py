@@ -7,7 +7,8 @@ was cancelled, and hands the batch to an async handler. Work that queues while t
 joins the next batch as soon as the handler is free, without waiting (continuous batching), so even
 ``max_wait_s = 0`` gathers concurrent requests under load and adds no latency to a lone request.
 Blocking model work belongs in the handler's executor (``asyncio.to_thread``), never on the event
-loop. A full queue refuses new work at once with :class:`QueueFullError` (HTTP 429), like TEI's
+loop. A full queue refuses new work at once with :class:`QueueFullError` (an overload, which the
+services answer with 429), like TEI's
 queue and infinity's batch handler.
 """
 

@@ -5,7 +5,7 @@ defined against its siblings. :class:`GroupGatherer` holds each sample under its
 the group's size has arrived, or until a wait after the first of them (then the samples that came
 form a partial group). Groups that close within ``flush_s`` of each other are scored together in
 one call (fewer, larger requests downstream, as a micro-batcher would). Both gatherers of the system
-use it: the reward service's cohort buffer (``/openrlhf/reward``) and the trainer's agent executor.
+use it: the reward service's OpenRLHF gatherer (``/openrlhf/reward``) and the trainer's agent executor.
 
 Scoring never raises into a waiting sample: a failed call gets the fallback for each of its samples.
 
