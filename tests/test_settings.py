@@ -76,3 +76,54 @@ def test_bad_embedder_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: 
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         EmbedderSettings(_env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "group", "field", "expected"),
+    [
+        ("REWARD_TEMPERATURE", "0.7", "sampling", "temperature", 0.7),  # the generative judge's sampling
+        ("REWARD_DUAL_ORDER", "true", "sampling", "dual_order", True),
+        ("REWARD_JUDGE_CONCURRENCY", "8", "sampling", "judge_concurrency", 8),
+        ("REWARD_DTYPE", "bfloat16", "engine", "dtype", "bfloat16"),  # the vLLM engine
+        ("REWARD_KV_CACHE_MEMORY_BYTES", "1048576", "engine", "kv_cache_memory_bytes", 1048576),
+        ("REWARD_OPENAI_BASE_URL", "http://judge:8000/v1", "openai", "base_url", "http://judge:8000/v1"),
+        ("REWARD_OPENAI_MAX_RETRIES", "1", "openai", "max_retries", 1),
+        ("REWARD_EMBEDDER_URL", "http://embedder:8001", "embedder", "url", "http://embedder:8001"),
+        ("REWARD_EMBEDDER_TIMEOUT_S", "2.5", "embedder", "timeout_s", 2.5),
+        ("REWARD_REDUNDANCY_VARIANT", "sign_aware", "redundancy", "variant", "sign_aware"),
+        ("REWARD_REDUNDANCY_LENGTH_UNIT", "tokens", "redundancy", "length_unit", "tokens"),
+        ("REWARD_COHORT_WAIT_S", "30", "cohort", "wait_s", 30.0),
+        ("REWARD_COHORT_FLUSH_MS", "0", "cohort", "flush_ms", 0.0),
+        ("REWARD_OPENRLHF_DEADLINE_S", "100", "openrlhf", "deadline_s", 100.0),
+        ("REWARD_OPENRLHF_FALLBACK_REWARD", "-1", "openrlhf", "fallback_reward", -1.0),
+        ("REWARD_OPENRLHF_STOP_MARKERS", '["</s>"]', "openrlhf", "stop_markers", ["</s>"]),
+    ],
+)
+def test_every_flat_variable_reaches_its_group(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, group: str, field: str, expected: object
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert getattr(getattr(RewardSettings(_env_file=None), group), field) == expected
+
+
+def test_flat_keywords_build_their_group_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REWARD_OPENAI_MAX_RETRIES", "1")
+    settings = RewardSettings(_env_file=None, openai_base_url="http://judge/v1", max_open_cohorts=5)
+    assert (settings.openai.base_url, settings.openai.max_retries, settings.max_open_cohorts) == (
+        "http://judge/v1",
+        1,  # the variables of the group still count when a keyword names another of its fields
+        5,
+    )
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"cohort_wait_s": 150},  # no time left to judge before the deadline (150 s)
+        {"openai_base_url": "judge:8000"},  # not an http(s) URL
+        {"openai": {"max_retries": 1}, "openai_timeout_s": 5},  # a group given both nested and flat
+    ],
+)
+def test_groups_keep_their_checks(values: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        RewardSettings(_env_file=None, **values)
