@@ -28,7 +28,7 @@ from policy_trainer.settings import JobSettings, TrainerSettings
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
 
-#: The reward service's route for OpenRLHF's remote reward protocol (cohort buffering of each group).
+#: The reward service's route for OpenRLHF's remote reward protocol (it gathers each GRPO group back together).
 REWARD_ROUTE = "/openrlhf/reward"
 #: The environment variables that carry the services' URLs to the agent executor in the Ray workers.
 REWARD_URL_VAR = "TRAINER_REWARD_URL"

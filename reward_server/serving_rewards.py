@@ -198,16 +198,10 @@ class GroupRewardService:
                 limits.dialogue(f"groups.{g}", group.history, group.reference, request.mode)
                 candidates = []
                 for c, given in enumerate(group.candidates):
-                    cand = given if isinstance(given, RewardCandidate) else RewardCandidate(candidate=given)
-                    task = self.judge.prepare(
-                        schema,
-                        request.mode,
-                        group.history,
-                        group.reference,
-                        cand.candidate,
-                        f"groups.{g}.candidates.{c}",
-                    )
-                    candidates.append(CandidateInput(cand.id if cand.id is not None else str(c), cand.candidate, task))
+                    cand_id, text = (given.id, given.candidate) if isinstance(given, RewardCandidate) else (None, given)
+                    param = f"groups.{g}.candidates.{c}"
+                    task = self.judge.prepare(schema, request.mode, group.history, group.reference, text, param)
+                    candidates.append(CandidateInput(cand_id if cand_id is not None else str(c), text, task))
             except ServiceError as exc:
                 if request.invalid_groups == "reject":
                     raise
