@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from services.core.candidate import parse_candidate
 from services.core.judge_prompts import (
     JudgeTask,
-    TurnKind,
     build_task,
     judge_messages,
     judgment_regex,
@@ -23,7 +22,7 @@ from services.core.judge_prompts import (
 )
 from services.core.outcome import judge_outcome, read_answers
 from services.core.schemas import SCHEMAS
-from services.core.types import DialogueMessage, JudgeMode
+from services.core.types import DialogueMessage, JudgeMode, TurnKind
 
 FAST = settings(max_examples=200, deadline=None)
 COMPEER = SCHEMAS["compeer"]

@@ -25,7 +25,6 @@ from services.core.dual_order import combine_dual_order
 from services.core.judge_prompts import (
     RATIONALE_MAX_CHARS,
     JudgeTask,
-    TurnKind,
     build_task,
     judge_messages,
     judgment_regex,
@@ -34,7 +33,7 @@ from services.core.judge_prompts import (
 )
 from services.core.judgments import Judgment, parse_preference, read_answer
 from services.core.schemas import SCHEMAS
-from services.core.types import DialogueMessage
+from services.core.types import DialogueMessage, TurnKind
 
 logger = logging.getLogger(__name__)
 

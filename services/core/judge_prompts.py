@@ -24,15 +24,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 from services.core.candidate import ParsedCandidate, ParsedStep
 from services.core.judgments import PREFERENCE_OPTIONS, PREFERENCE_TEXT
 from services.core.schemas import Schema, StepSpec
-from services.core.types import DialogueMessage, JudgeMode
+from services.core.types import DialogueMessage, JudgeMode, TurnKind
 
 TEMPLATE_VERSION = "unifireward-esc-v1"
-TurnKind = Literal["step", "preference"]
 
 #: Longest rationale (characters) a judgment may write when structured outputs are on.
 RATIONALE_MAX_CHARS = 600

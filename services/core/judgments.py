@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from services.core.types import Preference
+from services.core.types import Preference, TurnKind
 
 #: The four options the judge is offered, in the order shown, with their letters.
 PREFERENCE_OPTIONS: dict[str, Preference] = {
@@ -189,7 +189,7 @@ def parse_preference(text: str) -> PreferenceJudgment:
     return PreferenceJudgment(text=text, preference=None, status="ambiguous" if found else "no_verdict")
 
 
-def read_answer(kind: Literal["step", "preference"], text: str) -> Judgment:
+def read_answer(kind: TurnKind, text: str) -> Judgment:
     """Read what a generative judge wrote for a turn of this kind.
 
     >>> read_answer("preference", "Warmer.\\nPreference: B").preference
