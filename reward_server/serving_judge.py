@@ -23,6 +23,7 @@ from services.contracts.reward import (
     ParsedCandidateOut,
     ParsedStepOut,
     PreferenceJudgmentOut,
+    PreferenceProbabilities,
     StepJudgmentOut,
     Usage,
 )
@@ -31,7 +32,7 @@ from services.core.candidate import ParsedCandidate, parse_candidate
 from services.core.judge_prompts import TEMPLATE_VERSION, JudgeTask, build_task
 from services.core.outcome import JudgeOutcome, judge_outcome
 from services.core.schemas import SCHEMAS, Schema
-from services.core.types import DialogueMessage, JudgeMode
+from services.core.types import DialogueMessage, JudgeMode, Scoring
 
 logger = logging.getLogger(__name__)
 
@@ -149,19 +150,19 @@ class JudgeService:
             InvalidRequestError: a field over the length limit, or a missing reference.
             QueueFullError: the batcher's queue is full.
         """
-        judged = await self.run(self.translate(request))
+        judged = await self.run(self.translate(request), request.scoring or self.settings.scoring)
         return JudgeResponse(
             results=judged.results, model=self.backend.model, template_version=TEMPLATE_VERSION, usage=judged.usage
         )
 
-    async def run(self, inputs: Sequence[JudgeInput]) -> Judged:
-        """Judge translated inputs through the micro-batcher.
+    async def run(self, inputs: Sequence[JudgeInput], scoring: Scoring) -> Judged:
+        """Judge translated inputs through the micro-batcher; ``scoring`` says how verdicts become rewards.
 
         Raises:
             QueueFullError: the batcher's queue is full.
         """
         replies = await self.batcher.submit([item.task for item in inputs]) if inputs else []
-        results = [self._result(item, reply) for item, reply in zip(inputs, replies, strict=True)]
+        results = [self._result(item, reply, scoring) for item, reply in zip(inputs, replies, strict=True)]
         usage = Usage(
             items=len(results),
             judge_turns=sum(len(item.task.turns) for item in inputs),
@@ -170,7 +171,7 @@ class JudgeService:
         )
         return Judged(results, usage)
 
-    def _result(self, item: JudgeInput, reply: JudgeReply) -> JudgeResult:
+    def _result(self, item: JudgeInput, reply: JudgeReply, scoring: Scoring) -> JudgeResult:
         item_id, task = item.id, item.task
         parsed = _parsed_out(task.candidate)
         if reply.error is not None:
@@ -178,23 +179,26 @@ class JudgeService:
             return JudgeResult(
                 id=item_id,
                 reward=None,
+                scoring=scoring,
                 components=None,
                 judgments=None,
                 parsed=parsed,
                 status="backend_error",
                 errors=[f"backend error: {reply.error}"],
             )
-        done = judge_outcome(task, reply.verdicts, self.settings.unparseable)
+        done = judge_outcome(task, reply.verdicts, self.settings.unparseable, scoring)
         self.metrics.items.labels(done.status).inc()
         self.metrics.reward.observe(done.breakdown.reward)
         return JudgeResult(
             id=item_id,
             reward=done.breakdown.reward,
+            scoring=scoring,
             components=Components(
                 steps=list(done.breakdown.steps),
                 preference=done.breakdown.preference,
                 format=done.breakdown.format,
                 unparsed=done.breakdown.unparsed,
+                without_probability=done.breakdown.without_probability,
             ),
             judgments=_judgments_out(done, reply.raw),
             parsed=parsed,
@@ -207,12 +211,24 @@ def _judgments_out(done: JudgeOutcome, raw: Sequence[str]) -> Judgments:
     pref = done.preference
     return Judgments(
         steps=[
-            StepJudgmentOut(step=s.step, verdict=s.verdict, rationale=s.rationale, status=s.status, source=s.source)
+            StepJudgmentOut(
+                step=s.step,
+                verdict=s.verdict,
+                rationale=s.rationale,
+                status=s.status,
+                source=s.source,
+                p_correct=s.p_correct,
+            )
             for s in done.steps
         ],
         preference=None
         if pref is None
-        else PreferenceJudgmentOut(option=pref.preference, rationale=pref.rationale, status=pref.status),
+        else PreferenceJudgmentOut(
+            option=pref.preference,
+            rationale=pref.rationale,
+            status=pref.status,
+            probabilities=None if pref.probabilities is None else PreferenceProbabilities(**pref.probabilities),
+        ),
         raw=list(raw),
     )
 

@@ -183,7 +183,7 @@ class OpenRLHFGatherer:
             for g, group in enumerate(groups)
         ]
         try:
-            scored = await self.groups.score(inputs, self.groups.params())
+            scored = await self.groups.score(inputs, self.groups.params(), self.settings.scoring)
         except ServiceError as exc:
             logger.warning("%d groups were not judged (%s): fallback rewards", len(groups), exc.message)
             return [[self._fallback(g.fill)] * len(g.items) for g in groups]

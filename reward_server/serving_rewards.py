@@ -47,7 +47,7 @@ from services.core.errors import ServiceError
 from services.core.judge_prompts import TEMPLATE_VERSION, JudgeTask
 from services.core.redundancy import apply_weight
 from services.core.schemas import SCHEMAS
-from services.core.types import DialogueMessage, LengthUnit, Variant
+from services.core.types import DialogueMessage, LengthUnit, Scoring, Variant
 from services.serving.http import http_status
 
 logger = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ class GroupRewardService:
         translated = self._translate(request)
         params = self.params(request.redundancy)
         valid = [g for g in translated if isinstance(g, GroupInput)]
-        scored = await self.score(valid, params)
+        scored = await self.score(valid, params, request.scoring or self.settings.scoring)
         answers = iter(scored.groups)
         return RewardsResponse(
             groups=[next(answers) if isinstance(g, GroupInput) else g for g in translated],
@@ -232,15 +232,16 @@ class GroupRewardService:
             usage=scored.usage,
         )
 
-    async def score(self, groups: Sequence[GroupInput], params: RedundancyParams) -> ScoredGroups:
-        """Judge every output of the groups while the embedder measures their redundancy, then combine.
+    async def score(self, groups: Sequence[GroupInput], params: RedundancyParams, scoring: Scoring) -> ScoredGroups:
+        """Judge every output of the groups while the embedder measures their redundancy, then combine;
+        ``scoring`` says how each output's verdicts become its raw reward.
 
         Raises:
             QueueFullError: the judge's queue is full.
         """
         inputs = [JudgeInput(c.id, c.task) for group in groups for c in group.candidates]
         judged, (redundancy, status, error) = await asyncio.gather(
-            self.judge.run(inputs), self._redundancy(groups, params)
+            self.judge.run(inputs, scoring), self._redundancy(groups, params)
         )
         self.outcomes.labels(status).inc()
         results = iter(judged.results)

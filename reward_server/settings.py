@@ -25,7 +25,7 @@ from services.contracts.openrlhf import DEFAULT_STOP_MARKERS
 from services.core.judge_prompts import RATIONALE_MAX_CHARS, judgment_token_budget
 from services.core.redundancy import DEFAULT_ALPHA, DEFAULT_BETA
 from services.core.rewards import UnparseablePolicy
-from services.core.types import LengthUnit, Variant
+from services.core.types import LengthUnit, Scoring, Variant
 from services.serving.settings import ServiceSettings
 
 BackendName = Literal["classifier", "fake", "vllm", "openai"]
@@ -238,6 +238,11 @@ class RewardSettings(ServiceSettings):
         None, description="Sentence encoder of the classifier judge (path or name). Default: the packaged MiniLM."
     )
     device: str = Field("cpu", description="Torch device of local models (cpu, cuda, cuda:1...).")
+    scoring: Scoring = Field(
+        "discrete",
+        description="How verdicts become the reward: discrete (COMPEER's +1/-1) or expected (each +1/-1 replaced "
+        "by its expectation under the judge's probabilities); a request with options may say otherwise.",
+    )
     unparseable: UnparseablePolicy = Field(
         UnparseablePolicy.ZERO,
         description="How a judgment the parser cannot read counts: zero, negative (-1) or positive (+1).",

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 
 from reward_server.app import create_app
+from reward_server.backends.base import JudgeReply
 from reward_server.backends.fake import FakeJudge
 from reward_server.settings import RewardSettings
 from services.core.candidate import parse_candidate
+from services.core.judge_prompts import JudgeTask
+from services.core.judgments import StepJudgment
 from services.core.schemas import SCHEMAS
 from tests.support import error_of, in_process
 
@@ -53,7 +57,13 @@ async def test_judge_gives_verdicts_rationales_components_and_their_sum() -> Non
     assert result["id"] == "a" and result["status"] == "ok" and result["errors"] == []
     assert [s["verdict"] for s in result["judgments"]["steps"]] == [True, True, True]
     assert all(s["rationale"] for s in result["judgments"]["steps"])
-    assert result["components"] == {"steps": [1, 1, 1], "preference": 1, "format": 1, "unparsed": 0}
+    assert result["components"] == {
+        "steps": [1, 1, 1],
+        "preference": 1,
+        "format": 1,
+        "unparsed": 0,
+        "without_probability": 0,
+    }
     assert result["reward"] == 5
     assert result["parsed"]["steps"]["support_strategy"]["fields"] == {"strategy": "Question"}
     assert body["usage"] == {
@@ -112,9 +122,17 @@ async def test_backend_failures_are_per_item_statuses() -> None:
 @pytest.mark.parametrize(
     ("mode", "turns", "components"),
     [
-        ("prm", 3, {"steps": [-1, -1, -1], "preference": None, "format": 1, "unparsed": 0}),  # steps only
-        ("orm", 1, {"steps": [], "preference": -1, "format": 1, "unparsed": 0}),  # reply only
-        ("unified", 4, {"steps": [-1, -1, -1], "preference": -1, "format": 1, "unparsed": 0}),  # both
+        (
+            "prm",
+            3,
+            {"steps": [-1, -1, -1], "preference": None, "format": 1, "unparsed": 0, "without_probability": 0},
+        ),  # steps only
+        ("orm", 1, {"steps": [], "preference": -1, "format": 1, "unparsed": 0, "without_probability": 0}),  # reply only
+        (
+            "unified",
+            4,
+            {"steps": [-1, -1, -1], "preference": -1, "format": 1, "unparsed": 0, "without_probability": 0},
+        ),  # both
     ],
 )
 async def test_modes(mode: str, turns: int, components: dict[str, Any]) -> None:
@@ -271,3 +289,66 @@ async def test_models_schemas_and_metrics() -> None:
         assert parse_candidate(schema["example"], SCHEMAS[schema["name"]]).complete
     assert 'unifireward_judge_items_total{status="ok"} 1.0' in metrics
     assert 'unifireward_http_requests_total{route="/v1/judge",status="200"} 1.0' in metrics
+
+
+class ProbableJudge(FakeJudge):
+    """The fake judge, with the probabilities a classifier or a logprob-reading judge would give."""
+
+    async def judge(self, tasks: Sequence[JudgeTask]) -> list[JudgeReply]:
+        replies = await super().judge(tasks)
+        for reply in replies:
+            reply.verdicts = [
+                replace(v, p_correct=0.75)
+                if isinstance(v, StepJudgment)
+                else replace(v, probabilities={"first": 0.1, "second": 0.2, "equal": 0.6, "neither": 0.1})
+                for v in reply.verdicts
+            ]
+        return replies
+
+
+@pytest.mark.parametrize(
+    ("setting", "requested", "used", "reward"),
+    [
+        ("discrete", None, "discrete", 5),  # COMPEER's +1/-1: 3 steps + preference + format
+        ("expected", None, "expected", 3 * 0.5 + 0.6 + 1),  # 2p-1 per step, E[preference], format by rule
+        ("discrete", "expected", "expected", 3.1),  # a request overrides the setting
+        ("expected", "discrete", "discrete", 5),
+    ],
+)
+async def test_scoring_is_a_setting_and_a_request_option(
+    setting: str, requested: str | None, used: str, reward: float
+) -> None:
+    body: dict[str, Any] = {"items": [item()]} | ({"scoring": requested} if requested else {})
+    async with serve(ProbableJudge(), scoring=setting) as client:
+        result = (await client.post("/v1/judge", json=body)).json()["results"][0]
+    assert result["scoring"] == used and result["reward"] == pytest.approx(reward)
+    assert [s["p_correct"] for s in result["judgments"]["steps"]] == [0.75, 0.75, 0.75]
+    assert result["judgments"]["preference"]["probabilities"] == {
+        "first": 0.1,
+        "second": 0.2,
+        "equal": 0.6,
+        "neither": 0.1,
+    }
+    assert result["components"]["without_probability"] == 0
+
+
+async def test_expected_scoring_without_probabilities_counts_each_discrete_fallback() -> None:
+    async with serve(scoring="expected") as client:  # the fake judge gives no probabilities
+        result = (await client.post("/v1/judge", json={"items": [item()]})).json()["results"][0]
+    assert result["scoring"] == "expected" and result["reward"] == 5
+    assert result["components"]["without_probability"] == 4  # three steps and the preference
+    assert all(s["p_correct"] is None for s in result["judgments"]["steps"])
+    assert result["judgments"]["preference"]["probabilities"] is None
+
+
+async def test_rewards_and_openrlhf_use_the_scoring_too() -> None:
+    group = {"history": HISTORY, "reference": "Have you spoken to HR?", "candidates": [EXAMPLE]}
+    async with serve(ProbableJudge(), scoring="expected", embedder_url="") as client:
+        rewards = (await client.post("/v1/rewards", json={"groups": [group]})).json()
+        discrete = (await client.post("/v1/rewards", json={"groups": [group], "scoring": "discrete"})).json()
+        label = {"history": HISTORY, "reference": "Have you spoken to HR?"}
+        stock = (await client.post("/openrlhf/reward", json={"query": [EXAMPLE], "labels": [label]})).json()
+    (candidate,) = rewards["groups"][0]["candidates"]
+    assert candidate["judge"]["scoring"] == "expected" and candidate["raw_reward"] == pytest.approx(3.1)
+    assert discrete["groups"][0]["candidates"][0]["raw_reward"] == 5
+    assert stock["rewards"] == [pytest.approx(3.1)] and stock["extra_logs"]["raw_reward"] == [pytest.approx(3.1)]

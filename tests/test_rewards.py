@@ -124,3 +124,76 @@ def test_policy_does_not_matter_when_everything_parses(
     rewards = {p: compeer_reward(list(verdicts), preference, complete, p) for p in UnparseablePolicy}
     assert len(set(rewards.values())) == 1
     assert rewards[ZERO].unparsed == 0
+
+
+P = {"first": 0.1, "second": 0.2, "equal": 0.6, "neither": 0.1}  # expectation 0.2 + 0.6 - 0.1 - 0.1 = 0.6
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "p_correct", "preference", "probabilities", "expected"),
+    [
+        # every judgment with its probability: each +1/-1 becomes its expectation
+        ([True, True, False], [0.9, 0.6, 0.25], "equal", P, RewardBreakdown((0.8, 0.2, -0.5), 0.6, 1, 0, 0)),
+        (
+            [True],
+            [0.5],
+            "second",
+            {"first": 0, "second": 1, "equal": 0, "neither": 0},
+            RewardBreakdown((0,), 1, 1, 0, 0),
+        ),
+        (
+            [False],
+            [0.0],
+            "neither",
+            {"first": 0, "second": 0, "equal": 0, "neither": 1},
+            RewardBreakdown((-1,), -1, 1, 0, 0),
+        ),
+        # the expectation follows the probability, not the verdict read beside it
+        ([False], [0.7], "first", P, RewardBreakdown((0.4,), 0.6, 1, 0, 0)),
+        # no probability (a rule decided, or the judge gives none): the discrete value, counted
+        ([True, False], [None, None], "second", None, RewardBreakdown((1, -1), 1, 1, 0, 3)),
+        ([True, False], [0.8], "second", P, RewardBreakdown((0.6, -1), 0.6, 1, 0, 1)),  # fewer p than steps
+        # an unreadable judgment counts by the policy, as in discrete scoring, whatever its probability
+        ([None, True], [0.9, 0.9], None, P, RewardBreakdown((0, 0.8), 0, 1, 2, 0)),
+        # prm and orm
+        ([True], [0.75], False, None, RewardBreakdown((0.5,), None, 1, 0, 0)),
+        (None, None, "equal", P, RewardBreakdown((), 0.6, 1, 0, 0)),
+    ],
+)
+def test_expected_scoring(
+    verdicts: list[bool | None] | None,
+    p_correct: list[float | None] | None,
+    preference: Preference | bool | None,
+    probabilities: dict[Preference, float] | None,
+    expected: RewardBreakdown,
+) -> None:
+    got = compeer_reward(
+        verdicts, preference, True, scoring="expected", p_correct=p_correct, preference_probabilities=probabilities
+    )
+    assert got.steps == pytest.approx(expected.steps) and got.preference == pytest.approx(expected.preference)
+    assert (got.format, got.unparsed, got.without_probability) == (
+        expected.format,
+        expected.unparsed,
+        expected.without_probability,
+    )
+    assert got.reward == pytest.approx(expected.reward)
+    # discrete scoring ignores the probabilities and counts nothing as without one
+    discrete = compeer_reward(verdicts, preference, True, p_correct=p_correct, preference_probabilities=probabilities)
+    assert discrete == compeer_reward(verdicts, preference, True) and discrete.without_probability == 0
+
+
+@FAST
+@given(
+    p=st.lists(st.floats(0, 1), min_size=1, max_size=4),
+    probabilities=st.lists(st.floats(0, 1), min_size=4, max_size=4).filter(lambda ps: sum(ps) > 0),
+)
+def test_expected_rewards_stay_within_the_discrete_range(p: list[float], probabilities: list[float]) -> None:
+    total = sum(probabilities)
+    dist: dict[Preference, float] = dict(
+        zip(("first", "second", "equal", "neither"), (x / total for x in probabilities), strict=True)
+    )
+    got = compeer_reward(
+        [True] * len(p), "second", True, scoring="expected", p_correct=p, preference_probabilities=dist
+    )
+    assert all(-1 - 1e-9 <= s <= 1 + 1e-9 for s in got.steps) and -1 - 1e-9 <= (got.preference or 0) <= 1 + 1e-9
+    assert -(len(p) + 2) - 1e-9 <= got.reward <= len(p) + 2 + 1e-9

@@ -12,7 +12,16 @@ from pydantic import ConfigDict, Field
 
 from services.contracts.common import ErrorBody, StrictModel
 from services.core.schemas import SCHEMAS
-from services.core.types import DialogueMessage, ItemStatus, JudgeMode, LengthUnit, Preference, SchemaName, Variant
+from services.core.types import (
+    DialogueMessage,
+    ItemStatus,
+    JudgeMode,
+    LengthUnit,
+    Preference,
+    SchemaName,
+    Scoring,
+    Variant,
+)
 
 #: Hard caps written into the OpenAPI document; the service's settings may set lower limits.
 MAX_TEXT = 100_000
@@ -55,6 +64,11 @@ class JudgeRequest(StrictModel):
     schema_name: SchemaName = Field("compeer", alias="schema", description="Reasoning schema of the candidates.")
     mode: JudgeMode = Field("unified", description="unified: steps and reply; prm: steps only; orm: reply only.")
     items: list[JudgeItem] = Field(min_length=1, max_length=MAX_ITEMS)
+    scoring: Scoring | None = Field(
+        None,
+        description="discrete: COMPEER's +1/-1 per component; expected: each replaced by its expectation under "
+        "the judge's probabilities (format stays rule-based). Default: the service's REWARD_SCORING.",
+    )
 
 
 class StepJudgmentOut(StrictModel):
@@ -65,6 +79,18 @@ class StepJudgmentOut(StrictModel):
     rationale: str
     status: str = Field(description="ok, or why no verdict was read: empty, no_verdict, ambiguous.")
     source: Literal["judge", "rule"] = Field(description="rule: the step was not written, so it counts wrong.")
+    p_correct: float | None = Field(
+        None, description="The judge's probability that the step is correct; null when it gives none."
+    )
+
+
+class PreferenceProbabilities(StrictModel):
+    """The judge's probability of each preference option (they sum to 1)."""
+
+    first: float
+    second: float
+    equal: float
+    neither: float
 
 
 class PreferenceJudgmentOut(StrictModel):
@@ -73,6 +99,9 @@ class PreferenceJudgmentOut(StrictModel):
     option: Preference | None
     rationale: str
     status: str
+    probabilities: PreferenceProbabilities | None = Field(
+        None, description="The judge's probability of each option; null when it gives none."
+    )
 
 
 class Judgments(StrictModel):
@@ -86,10 +115,19 @@ class Judgments(StrictModel):
 class Components(StrictModel):
     """The reward's components (COMPEER's rules)."""
 
-    steps: list[int] = Field(description="+1/-1 per step of the schema; empty in orm mode.")
-    preference: int | None = Field(description="+1/-1; null in prm mode.")
+    steps: list[float] = Field(
+        description="+1/-1 per step of the schema (expected scoring: 2 p_correct - 1); empty in orm mode."
+    )
+    preference: float | None = Field(
+        description="+1/-1 (expected scoring: P(second) + P(equal) - P(first) - P(neither)); null in prm mode."
+    )
     format: int = Field(description="+1 if every step, field and the reply are present, else -1.")
     unparsed: int = Field(description="Judgments that could not be read (counted by the unparseable setting).")
+    without_probability: int = Field(
+        0,
+        description="Expected scoring: read judgments that came without a probability and count +1/-1 "
+        "(a step decided by rule, a judge that gives none).",
+    )
 
 
 class ParsedStepOut(StrictModel):
@@ -113,7 +151,8 @@ class JudgeResult(StrictModel):
     """The judgment of one item."""
 
     id: str
-    reward: int | None = Field(description="Sum of the components; null when the backend failed.")
+    reward: float | None = Field(description="Sum of the components; null when the backend failed.")
+    scoring: Scoring = Field(description="How the verdicts became the reward: discrete or expected.")
     components: Components | None
     judgments: Judgments | None
     parsed: ParsedCandidateOut
@@ -237,6 +276,11 @@ class RewardsRequest(StrictModel):
     mode: JudgeMode = Field("unified", description="unified: steps and reply; prm: steps only; orm: reply only.")
     groups: list[RewardGroup] = Field(min_length=1, max_length=MAX_ITEMS)
     redundancy: RedundancyOptions = Field(default_factory=RedundancyOptions)
+    scoring: Scoring | None = Field(
+        None,
+        description="discrete: COMPEER's +1/-1 per component; expected: each replaced by its expectation under "
+        "the judge's probabilities (format stays rule-based). Default: the service's REWARD_SCORING.",
+    )
     invalid_groups: Literal["reject", "report"] = Field(
         "reject",
         description="reject: a group over the limits (or without a needed reference) fails the whole request "
@@ -249,7 +293,9 @@ class CandidateReward(StrictModel):
 
     id: str
     reward: float | None = Field(description="The reweighted reward; the raw reward when redundancy is not ok.")
-    raw_reward: int | None = Field(description="The judged reward (the sum of the components); null on backend error.")
+    raw_reward: float | None = Field(
+        description="The judged reward (the sum of the components); null on backend error."
+    )
     s_in: float | None = Field(description="Mean cosine to the group's other replies; null when not computed.")
     s_hi: float | None = Field(description="Mean cosine to the history utterances; null when not computed.")
     tau: float | None = Field(description="The group's length gate; null when not computed.")

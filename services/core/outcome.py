@@ -23,7 +23,7 @@ from typing import Literal
 from services.core.judge_prompts import JudgeTask
 from services.core.judgments import Judgment, PreferenceJudgment, StepJudgment, read_answer
 from services.core.rewards import RewardBreakdown, UnparseablePolicy, compeer_reward
-from services.core.types import ItemStatus
+from services.core.types import ItemStatus, Scoring
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,10 @@ def read_answers(task: JudgeTask, answers: Sequence[str]) -> list[Judgment]:
 
 
 def judge_outcome(
-    task: JudgeTask, verdicts: Sequence[Judgment], policy: UnparseablePolicy = UnparseablePolicy.ZERO
+    task: JudgeTask,
+    verdicts: Sequence[Judgment],
+    policy: UnparseablePolicy = UnparseablePolicy.ZERO,
+    scoring: Scoring = "discrete",
 ) -> JudgeOutcome:
     """Apply COMPEER's reward rules to the verdicts on each turn of ``task``.
 
@@ -63,6 +66,8 @@ def judge_outcome(
         task: the judge task.
         verdicts: one judgment per turn of ``task``, in order; a missing one counts as empty.
         policy: how an unparseable judgment counts.
+        scoring: ``discrete`` (COMPEER's +1/-1) or ``expected`` (expectations under the judge's
+            probabilities, where it gave them).
 
     Returns:
         The outcome; ``status`` is ``parse_error`` when any judgment could not be read, and
@@ -94,5 +99,8 @@ def judge_outcome(
         False if pref is None else pref.preference,
         task.candidate.complete,
         policy,
+        scoring=scoring,
+        p_correct=[s.p_correct for s in steps],
+        preference_probabilities=pref.probabilities if pref is not None else None,
     )
     return JudgeOutcome(steps, pref, breakdown, "parse_error" if errors else "ok", errors)

@@ -32,6 +32,8 @@ LengthUnit = Literal["words", "tokens"]
 """What a reply's length is counted in for the redundancy gate tau."""
 Role = Literal["seeker", "supporter"]
 """Who wrote a dialogue message."""
+Scoring = Literal["discrete", "expected"]
+"""How verdicts become a reward: COMPEER's +1/-1 (discrete), or each replaced by its expectation (expected)."""
 TurnKind = Literal["step", "preference"]
 """What a judge turn asks: a step's verdict or the reply preference."""
 
