@@ -57,6 +57,12 @@ class JudgeMetrics:
             "judge_queue_wait_seconds", "Time in the batch queue", namespace=ns, registry=registry
         )
         self.queued = Gauge("judge_queued_items", "Items waiting for a batch", namespace=ns, registry=registry)
+        self.without_probability = Counter(
+            "judge_without_probability",
+            "Judgments scored expected that had no probability and counted their discrete value",
+            namespace=ns,
+            registry=registry,
+        )
 
     def on_batch(self, stats: BatchStats) -> None:
         """Record one backend call."""
@@ -189,6 +195,7 @@ class JudgeService:
         done = judge_outcome(task, reply.verdicts, self.settings.unparseable, scoring)
         self.metrics.items.labels(done.status).inc()
         self.metrics.reward.observe(done.breakdown.reward)
+        self.metrics.without_probability.inc(done.breakdown.without_probability)
         return JudgeResult(
             id=item_id,
             reward=done.breakdown.reward,

@@ -339,6 +339,10 @@ async def test_expected_scoring_without_probabilities_counts_each_discrete_fallb
     assert result["components"]["without_probability"] == 4  # three steps and the preference
     assert all(s["p_correct"] is None for s in result["judgments"]["steps"])
     assert result["judgments"]["preference"]["probabilities"] is None
+    async with serve(scoring="expected") as client:
+        await client.post("/v1/judge", json={"items": [item(), item()]})
+        metrics = (await client.get("/metrics")).text
+    assert "unifireward_judge_without_probability_total 8.0" in metrics  # every fallback is counted for ops too
 
 
 async def test_rewards_and_openrlhf_use_the_scoring_too() -> None:
