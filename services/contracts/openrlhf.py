@@ -157,30 +157,34 @@ def judge_kind(group: Group[PromptLabel, Any, Any]) -> tuple[str, str]:
     return group.context.schema_name, group.context.mode
 
 
+def _logs(raw_reward: float, group_fill: float) -> dict[str, float]:
+    """Every key of :data:`EXTRA_LOG_KEYS`: the raw reward and the fill, weight 1, the rest 0."""
+    logs = dict.fromkeys(EXTRA_LOG_KEYS, 0.0)
+    logs.update(raw_reward=float(raw_reward), weight=1.0, group_fill=float(group_fill))
+    return logs
+
+
 def fallback_sample(reward: float, group_fill: float) -> SampleReward:
     """The reward of a sample the judge gave none, flagged ``fallback`` = 1."""
-    logs = dict.fromkeys(EXTRA_LOG_KEYS, 0.0)
-    logs.update(raw_reward=float(reward), weight=1.0, group_fill=float(group_fill), fallback=1.0)
+    logs = _logs(reward, group_fill)
+    logs["fallback"] = 1.0
     return SampleReward(float(reward), logs)
 
 
-def candidate_sample(
-    candidate: CandidateReward | None, *, fallback_reward: float, group_fill: float = 1.0
-) -> SampleReward:
+def candidate_sample(candidate: CandidateReward, *, fallback_reward: float, group_fill: float = 1.0) -> SampleReward:
     """One sample's reward as ``/v1/rewards`` scored it, with its logged numbers.
 
     The reward is the candidate's ``reward`` as it is: the group-rewards code is the one place that
     combines a judgment with its redundancy weight.
 
     Args:
-        candidate: the sample's result from the group rewards; None when its group was not scored.
+        candidate: the sample's result from the group rewards.
         fallback_reward: the reward when the judge gave none (flagged ``fallback`` = 1).
         group_fill: the share of the group scored together.
     """
-    if candidate is None or candidate.reward is None or candidate.raw_reward is None:
+    if candidate.reward is None or candidate.raw_reward is None:
         return fallback_sample(fallback_reward, group_fill)
-    logs = dict.fromkeys(EXTRA_LOG_KEYS, 0.0)
-    logs.update(raw_reward=float(candidate.raw_reward), weight=1.0, group_fill=float(group_fill))
+    logs = _logs(candidate.raw_reward, group_fill)
     components = candidate.judge.components
     if components is not None:
         steps = components.steps
