@@ -59,6 +59,14 @@ class SamplingSettings(SettingsGroup):
         description="Most tokens per judge turn. Default: enough for the longest structured judgment "
         "(4 per rationale character + 32); with structured outputs it may not be lower.",
     )
+    top_logprobs: int = Field(
+        5,
+        ge=0,
+        le=20,
+        description="Alternatives per generated token whose log-probabilities a generative judge is asked for "
+        "under structured outputs; the ones at the verdict give its probability of each option (docs/backends.md). "
+        "0 asks for none (for servers that refuse logprobs); 20 is the most vLLM and the OpenAI API give by default.",
+    )
     judge_concurrency: int = Field(
         256,
         ge=1,

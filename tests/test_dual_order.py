@@ -1,14 +1,17 @@
-"""Dual-order preference judging: the combination rule as a table, and combined texts always parse."""
+"""Dual-order preference judging: the combination rule as a table, combined texts always parse, and the
+two orders' probabilities average (the swapped one read back in the original order)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.core.dual_order import SWAPPED, combine_dual_order, combine_options
+from services.core.dual_order import SWAPPED, combine_dual_order, combine_options, combine_probabilities
 from services.core.judgments import Preference, parse_preference
-from services.core.rewards import PREFERENCE_REWARD
+from services.core.rewards import PREFERENCE_REWARD, expected_preference
 
 FAST = settings(max_examples=300, deadline=None)
 LETTER = {"first": "A", "second": "B", "equal": "C", "neither": "D"}
@@ -91,3 +94,71 @@ def test_any_two_answers_combine_to_what_the_rule_says(original: str, swapped: s
 def test_structured_answers_always_combine(a: Preference, b: Preference, rationale: str) -> None:
     text = combined_text(f"{rationale}\nPreference: {LETTER[a]}", f"{rationale}\nPreference: {LETTER[b]}")
     assert parse_preference(text).preference == combine_options(a, b)[0]
+
+
+def dist(first: float, second: float, equal: float, neither: float) -> dict[Preference, float]:
+    return {"first": first, "second": second, "equal": equal, "neither": neither}
+
+
+@pytest.mark.parametrize(
+    ("original", "swapped", "combined"),
+    [
+        (dist(0.1, 0.7, 0.1, 0.1), dist(0.7, 0.1, 0.1, 0.1), dist(0.1, 0.7, 0.1, 0.1)),  # consistent: unchanged
+        (dist(0.8, 0.2, 0, 0), dist(0.8, 0.2, 0, 0), dist(0.5, 0.5, 0, 0)),  # pure position bias: a coin
+        (dist(0, 0, 1, 0), dist(0, 0, 0, 1), dist(0, 0, 0.5, 0.5)),  # equal and neither keep their names
+        (dist(0.2, 0.4, 0.4, 0), {"first": 1.0}, dist(0.1, 0.7, 0.2, 0)),  # a missing option counts 0
+        (dist(0.25, 0.25, 0.25, 0.25), None, None),  # the swapped order gave none
+        (None, dist(0.25, 0.25, 0.25, 0.25), None),  # the original order gave none
+    ],
+)
+def test_probabilities_average_over_both_orders(
+    original: dict[Preference, float] | None,
+    swapped: dict[Preference, float] | None,
+    combined: dict[Preference, float] | None,
+) -> None:
+    got = combine_probabilities(original, swapped)
+    assert got == (None if combined is None else pytest.approx(combined))
+
+
+def test_the_combined_judgment_carries_the_average_and_keeps_the_rule() -> None:
+    original = replace(parse_preference("Warmer.\nPreference: B"), probabilities=dist(0.2, 0.6, 0.1, 0.1))
+    swapped = replace(parse_preference("The first.\nPreference: A"), probabilities=dist(0.5, 0.3, 0.1, 0.1))
+    combined = combine_dual_order(original, swapped)
+    assert combined.preference == "second"  # both orders: the candidate is better
+    assert combined.probabilities == pytest.approx(dist(0.25, 0.55, 0.1, 0.1))
+    assert combine_dual_order(original, replace(swapped, probabilities=None)).probabilities is None
+
+
+def test_a_flipping_preference_is_a_tie_whatever_the_average_says() -> None:
+    original = replace(parse_preference("Ref.\nPreference: A"), probabilities=dist(0.7, 0.3, 0, 0))
+    swapped = replace(parse_preference("Cand.\nPreference: A"), probabilities=dist(0.6, 0.4, 0, 0))
+    combined = combine_dual_order(original, swapped)
+    assert combined.preference == "equal"  # the first position won both times: the rule's tie, unchanged
+    assert combined.probabilities == pytest.approx(dist(0.55, 0.45, 0, 0))  # the average leans to the reference
+
+
+distribution = (
+    st.lists(st.floats(0.0, 1.0), min_size=4, max_size=4)
+    .filter(lambda w: sum(w) > 0.01)
+    .map(lambda w: dist(*(x / sum(w) for x in w)))
+)
+
+
+@FAST
+@given(
+    a=st.sampled_from(sorted(LETTER)),
+    b=st.sampled_from(sorted(LETTER)),
+    p=distribution,
+    q=distribution,
+)
+def test_the_expected_preference_of_the_average_is_the_average_of_both_orders(
+    a: Preference, b: Preference, p: dict[Preference, float], q: dict[Preference, float]
+) -> None:
+    original = replace(parse_preference(f"One.\nPreference: {LETTER[a]}"), probabilities=p)
+    swapped = replace(parse_preference(f"Two.\nPreference: {LETTER[b]}"), probabilities=q)
+    combined = combine_dual_order(original, swapped)
+    assert combined.preference == combine_options(a, b)[0]
+    assert combined.probabilities is not None and sum(combined.probabilities.values()) == pytest.approx(1.0)
+    read_back = {SWAPPED[option]: value for option, value in q.items()}
+    average = (expected_preference(p) + expected_preference(read_back)) / 2
+    assert expected_preference(combined.probabilities) == pytest.approx(average, abs=1e-9)

@@ -1,13 +1,16 @@
 """The ``openai`` backend against an in-process fake chat-completions server (httpx.MockTransport).
 
 Retries (429 and 503 then success, connect errors), what is not retried (400, timeouts, malformed
-answers), the concurrency limit, the request body, and the whole reward service on this backend.
+answers), the concurrency limit, the request body, the judge's probabilities read from the server's
+``top_logprobs`` (and none from a server that sends none, or nonsense), and the whole reward service on
+this backend.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -15,11 +18,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from reward_server.backends.base import BackendError
+from reward_server.backends.base import BackendError, JudgeReply
 from reward_server.backends.conversation import JudgeSampling
 from reward_server.backends.openai import OpenAIJudge
 from services.core.candidate import parse_candidate
 from services.core.judge_prompts import JudgeTask, build_task, judgment_regex
+from services.core.judgments import StepJudgment
 from services.core.schemas import SCHEMAS
 from services.core.types import DialogueMessage
 from tests.test_reward_service import item, serve
@@ -33,14 +37,31 @@ def task(mode: str = "orm") -> JudgeTask:
     return build_task(COMPEER, mode, history, parse_candidate(COMPEER.example, COMPEER), "Have you talked to HR?")  # type: ignore[arg-type]
 
 
+#: The fake judge's distribution at the token that writes its value (it writes the most likely).
+STEP_VALUE = {" True": 0.75, " False": 0.25}
+PREFERENCE_VALUE = {" C": 0.5, " B": 0.3, " A": 0.1, " D": 0.1}
+
+
+def token_logprobs(tokens: list[str], value: dict[str, float], top: int) -> dict[str, Any]:
+    """OpenAI's ``choices[0].logprobs``: each token sure of itself but the last, which has ``value``."""
+    content = [{"token": t, "logprob": 0.0, "top_logprobs": [{"token": t, "logprob": 0.0}][:top]} for t in tokens]
+    alternatives = [{"token": t, "logprob": math.log(p)} for t, p in value.items()]
+    content[-1] = {"token": tokens[-1], "logprob": math.log(value[tokens[-1]]), "top_logprobs": alternatives[:top]}
+    return {"content": content}
+
+
 def chat_answer(body: dict[str, Any]) -> httpx.Response:
-    """What a judge server answers: a verdict or a preference, by the last user message."""
-    prompt = body["messages"][-1]["content"]
-    text = "Compared.\nPreference: C" if "Second reply" in prompt else "Fits.\nVerdict: True"
+    """What a judge server answers: a verdict or a preference, by the last user message; with the top
+    log-probabilities of its tokens when asked."""
+    if "Second reply" in body["messages"][-1]["content"]:
+        tokens, value = ["Compared", ".\n", "Preference", ":", " C"], PREFERENCE_VALUE
+    else:
+        tokens, value = ["Fits", ".\n", "Verdict", ":", " True"], STEP_VALUE
+    choice: dict[str, Any] = {"message": {"content": "".join(tokens)}, "finish_reason": "stop"}
+    if body.get("logprobs"):
+        choice["logprobs"] = token_logprobs(tokens, value, body.get("top_logprobs", 0))
     usage = {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}
-    return httpx.Response(
-        200, json={"choices": [{"message": {"content": text}, "finish_reason": "stop"}], "usage": usage}
-    )
+    return httpx.Response(200, json={"choices": [choice], "usage": usage})
 
 
 class FakeServer:
@@ -153,6 +174,7 @@ async def test_the_request_carries_the_conversation_sampling_and_regex() -> None
     assert body["model"] == "tiny-judge"
     assert (body["temperature"], body["seed"], body["max_tokens"]) == (0.0, 7, 1000)
     assert body["structured_outputs"] == {"regex": judgment_regex("preference", 100)}
+    assert (body["logprobs"], body["top_logprobs"]) == (True, 5)
     assert [m["role"] for m in body["messages"]] == ["system"] + ["user", "assistant"] * 3 + ["user"]
     assert server.headers[-1]["authorization"] == "Bearer sk-test"
 
@@ -161,7 +183,77 @@ async def test_free_form_requests_carry_no_regex_and_no_key() -> None:
     server = FakeServer()
     await judged(judge_on(server, sampling=JudgeSampling(structured_outputs=False, seed=None)), [task()])
     assert all("structured_outputs" not in b and "seed" not in b for b in server.bodies)
+    assert all("logprobs" not in b and "top_logprobs" not in b for b in server.bodies)  # free form: no probabilities
     assert "authorization" not in server.headers[-1]
+
+
+def probabilities(reply: JudgeReply) -> list[Any]:
+    """Each turn's probability: a step's p_correct, the preference's distribution."""
+    return [v.p_correct if isinstance(v, StepJudgment) else v.probabilities for v in reply.verdicts]
+
+
+async def test_the_judges_probabilities_come_from_the_servers_top_logprobs() -> None:
+    (reply,) = await judged(judge_on(FakeServer()), [task("unified")])
+    assert reply.error is None
+    *steps, preference = probabilities(reply)
+    assert steps == [pytest.approx(0.75)] * 3
+    assert preference == pytest.approx({"equal": 0.5, "second": 0.3, "first": 0.1, "neither": 0.1})
+
+
+async def test_fewer_top_logprobs_renormalise_over_the_options_they_show() -> None:
+    server = FakeServer()
+    (reply,) = await judged(judge_on(server, sampling=JudgeSampling(top_logprobs=2)), [task("unified")])
+    assert server.bodies[-1]["top_logprobs"] == 2
+    *steps, preference = probabilities(reply)
+    assert steps == [pytest.approx(0.75)] * 3
+    assert preference == pytest.approx({"equal": 0.5 / 0.8, "second": 0.3 / 0.8, "first": 0.0, "neither": 0.0})
+
+
+def answering(logprobs: Any) -> Handler:
+    """A server that answers like the fake judge but with these ``logprobs`` (absent when None)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = json.loads(chat_answer(json.loads(request.content)).content)
+        answer["choices"][0].pop("logprobs", None)
+        if logprobs is not None:
+            answer["choices"][0]["logprobs"] = logprobs
+        return httpx.Response(200, json=answer)
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    "logprobs",
+    [
+        None,  # a server that ignores the request for logprobs
+        {"content": None},  # or answers it with nothing
+        {"content": []},
+        {"content": "garbage"},  # nonsense in the field
+        {"content": [{"token": 7, "logprob": "high"}]},
+        {"content": [{"token": "Verdict:", "logprob": 0.0}, {"token": " True", "logprob": -0.1}]},  # no top_logprobs
+        {"content": [{"token": " Maybe", "logprob": -0.1, "top_logprobs": [{"token": " True", "logprob": -0.1}]}]},
+    ],
+)
+async def test_a_server_without_readable_logprobs_gives_judgments_without_probabilities(logprobs: Any) -> None:
+    (reply,) = await judged(judge_on(answering(logprobs)), [task("unified")])
+    assert reply.error is None and reply.verdicts[-1].preference == "equal"  # judged all the same
+    assert probabilities(reply) == [None] * 4
+
+
+async def test_no_logprobs_are_asked_for_when_top_logprobs_is_0() -> None:
+    server = FakeServer()
+    (reply,) = await judged(judge_on(server, sampling=JudgeSampling(top_logprobs=0)), [task()])
+    assert all("logprobs" not in b and "top_logprobs" not in b for b in server.bodies)
+    assert probabilities(reply) == [None]
+
+
+async def test_dual_order_averages_both_orders_probabilities() -> None:
+    server = FakeServer()
+    (reply,) = await judged(judge_on(server, sampling=JudgeSampling(dual_order=True)), [task()])
+    (preference,) = reply.verdicts
+    # Both orders answer C with the same distribution; the swapped one's A and B are read back as B and A.
+    assert preference.preference == "equal"
+    assert preference.probabilities == pytest.approx({"equal": 0.5, "first": 0.2, "second": 0.2, "neither": 0.1})
 
 
 async def test_concurrency_limit() -> None:
@@ -214,3 +306,17 @@ async def test_the_reward_service_on_the_openai_backend() -> None:
     assert fine["status"] == "ok" and fine["reward"] == 5  # its preference turn was retried after a 429
     assert not busy_once
     assert response.json()["usage"]["prompt_tokens"] == 80
+
+
+async def test_expected_scoring_on_the_openai_backend() -> None:
+    async with serve(judge_on(FakeServer()), scoring="expected") as client:
+        response = await client.post("/v1/judge", json={"items": [item()]})
+    (result,) = response.json()["results"]
+    assert result["status"] == "ok" and result["scoring"] == "expected"
+    assert [s["p_correct"] for s in result["judgments"]["steps"]] == [pytest.approx(0.75)] * 3
+    assert result["judgments"]["preference"]["probabilities"] == pytest.approx(
+        {"first": 0.1, "second": 0.3, "equal": 0.5, "neither": 0.1}
+    )
+    # 3 steps of 2 * 0.75 - 1, the preference's 0.3 + 0.5 - 0.1 - 0.1, format +1
+    assert result["reward"] == pytest.approx(3 * 0.5 + 0.6 + 1)
+    assert result["components"]["without_probability"] == 0

@@ -3,7 +3,9 @@
 (a) the ``vllm`` backend (AsyncLLM in this process) inside the reward service app, and (b) the
 ``openai`` backend against a real ``python -m vllm.entrypoints.openai.api_server`` process on loopback.
 A random model writes noise: with structured outputs every judgment must still parse and every reward
-be in range, in all three modes; without them the noise must come back as explicit parse statuses.
+be in range, in all three modes, and every judgment carries the judge's probabilities, read from the
+verdict token's top log-probabilities, consistent with the greedy answer; without them the noise must
+come back as explicit parse statuses (and no probabilities).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import math
 import os
 import subprocess
 import sys
@@ -27,9 +30,20 @@ from fastapi import FastAPI
 
 from reward_server.app import create_app
 from reward_server.backends.conversation import JudgeSampling
+from reward_server.backends.openai import OpenAIJudge
 from reward_server.backends.vllm import VLLMJudge
 from reward_server.settings import RewardSettings
+from services.core.candidate import parse_candidate
+from services.core.judge_prompts import build_task, judge_messages
+from services.core.judgments import StepJudgment, read_answer
 from services.core.schemas import SCHEMAS
+from services.core.types import DialogueMessage
+from services.core.verdict_probabilities import (
+    ANSWER_LINES,
+    deciding_position,
+    option_probabilities,
+    with_probabilities,
+)
 from services.data.esconv import dialogue_messages, extract_rounds, load_split
 from services.tools.processes import free_port, stop_processes
 from tests.tiny_judge_model import build_tiny_model
@@ -182,13 +196,20 @@ def sampling_of(app: FastAPI, **changes: Any) -> Iterator[None]:
 
 
 def check_structured(body: dict[str, Any], mode: str) -> None:
-    """Every judgment read, every reward the sum of its components and in range."""
+    """Every judgment read and with the judge's probabilities, every reward the sum of its components
+    and in range."""
     for result in body["results"]:
         assert result["status"] == "ok", result["errors"]
         steps, pref = result["judgments"]["steps"], result["judgments"]["preference"]
         assert all(isinstance(s["verdict"], bool) for s in steps)
+        # A step the judge was asked about has its probability; one decided by rule (not written) has none.
+        assert all((s["p_correct"] is not None) is (s["source"] == "judge") for s in steps)
+        assert all(0.0 <= s["p_correct"] <= 1.0 for s in steps if s["source"] == "judge")
         assert (pref is None) is (mode == "prm")
         assert pref is None or pref["option"] in ("first", "second", "equal", "neither")
+        if pref is not None:
+            assert pref["probabilities"] is not None and sum(pref["probabilities"].values()) == pytest.approx(1.0)
+            assert all(0.0 <= p <= 1.0 for p in pref["probabilities"].values())
         components = result["components"]
         assert result["reward"] == sum(components["steps"]) + (components["preference"] or 0) + components["format"]
         assert abs(result["reward"]) <= RANGE[mode] and components["unparsed"] == 0
@@ -207,11 +228,48 @@ def check_free_form(bodies: list[dict[str, Any]]) -> None:
             assert all(j["status"] in ("empty", "no_verdict", "ambiguous") for j in missing)
             assert result["components"]["unparsed"] == len(missing) == len(result["errors"])
             assert (result["status"] == "parse_error") is bool(missing)
+            # Free-form answers ask for no log-probabilities, so no judgment has probabilities.
+            assert all(j.get("p_correct", j.get("probabilities")) is None for j in judged)
             unread += len(missing)
     assert unread > 0, "a random-weight judge should write some unreadable judgments"
 
 
 MODES = pytest.mark.parametrize("mode", ["unified", "prm", "orm"])
+
+
+async def greedy_case(backend: VLLMJudge | OpenAIJudge) -> None:
+    """Each turn's probabilities agree with what greedy decoding wrote.
+
+    At the position that decides the verdict, the token written is the most probable alternative, and
+    its option gets at least that token's share. A preference letter has one spelling (" C"), so the
+    option written is also the most probable one. A step's value has several (" T", " True"), so it
+    need not be: greedy decoding picks the most probable token, and another value's spellings can add
+    up to more (the random model does that).
+    """
+    schema = SCHEMAS["compeer"]
+    for item in esconv_items(2)[:2]:
+        history = [DialogueMessage(m["role"], m["content"]) for m in item["history"]]
+        task = build_task(schema, "unified", history, parse_candidate(item["candidate"], schema), item["reference"])
+        answers: list[str] = []
+        for turn in task.turns:
+            answer = await backend.complete(judge_messages(task, answers), backend.sampling.regex(turn.kind))
+            assert answer.tokens, "the backend returned no log-probabilities"
+            tokens = [(text, list(alternatives)) for text, alternatives in answer.tokens]
+            label, options = ANSWER_LINES[turn.kind]
+            index = deciding_position(tokens, label, options)
+            read = option_probabilities(tokens, label, options)
+            assert index is not None and read is not None, answer.text
+            written, alternatives = tokens[index]
+            best = max(logprob for _, logprob in alternatives)
+            assert max(lp for text, lp in alternatives if text == written) == pytest.approx(best, abs=1e-5)
+            legal = sum(math.exp(lp) for _, lp in alternatives)
+            assert read.probabilities[read.option] >= math.exp(best) / legal - 1e-9
+            if turn.kind == "preference":
+                assert read.probabilities[read.option] == pytest.approx(max(read.probabilities.values()))
+            judged = with_probabilities(read_answer(turn.kind, answer.text), tokens)
+            probability = judged.p_correct if isinstance(judged, StepJudgment) else judged.probabilities
+            assert probability is not None, answer.text  # the parser and the tokens read the same option
+            answers.append(answer.text)
 
 
 async def structured_case(client: httpx.AsyncClient, mode: str) -> None:
@@ -243,10 +301,6 @@ async def test_vllm_backend_reuses_the_dialogue_prefix(vllm_app: App) -> None:
     """Later turns of a conversation find the earlier turns in the prefix cache."""
     app, _ = vllm_app
     backend: VLLMJudge = app.state.service.backend
-    from services.core.candidate import parse_candidate
-    from services.core.judge_prompts import build_task
-    from services.core.types import DialogueMessage
-
     item = esconv_items(1)[0]
     history = [DialogueMessage(m["role"], m["content"]) for m in item["history"]]
     schema = SCHEMAS["compeer"]
@@ -256,6 +310,10 @@ async def test_vllm_backend_reuses_the_dialogue_prefix(vllm_app: App) -> None:
     # Turns 2-4 reuse their whole conversation so far (in full blocks), so well over half of all the
     # prompt tokens come from the cache; without prefix caching none would.
     assert reply.cached_tokens >= reply.prompt_tokens // 2
+
+
+async def test_vllm_backend_probabilities_agree_with_greedy_decoding(vllm_app: App) -> None:
+    await greedy_case(vllm_app[0].state.service.backend)
 
 
 async def test_vllm_backend_dual_order(vllm_app: App) -> None:
@@ -288,3 +346,21 @@ async def test_openai_backend_structured_judgments_always_parse(openai_app: App,
 
 async def test_openai_backend_free_form_judge_gets_parse_statuses(openai_app: App) -> None:
     await free_form_case(*openai_app)
+
+
+async def test_openai_backend_probabilities_agree_with_greedy_decoding(openai_app: App) -> None:
+    await greedy_case(openai_app[0].state.service.backend)
+
+
+async def test_both_backends_give_the_same_probabilities(vllm_app: App, openai_app: App) -> None:
+    """The same model, the same judgments: in process and behind vLLM's server, the same probabilities."""
+    bodies = []
+    for _, client in (vllm_app, openai_app):
+        response = await client.post("/v1/judge", json={"items": esconv_items(1)[:1]}, timeout=300)
+        bodies.append(response.json()["results"][0]["judgments"])
+    in_process, served = bodies
+    assert [s["verdict"] for s in in_process["steps"]] == [s["verdict"] for s in served["steps"]]
+    assert [s["p_correct"] for s in in_process["steps"]] == pytest.approx(
+        [s["p_correct"] for s in served["steps"]], abs=1e-4
+    )
+    assert in_process["preference"]["probabilities"] == pytest.approx(served["preference"]["probabilities"], abs=1e-4)

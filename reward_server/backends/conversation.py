@@ -8,7 +8,9 @@ batch run as concurrent coroutines, so the engine (or the server) batches their 
 
 A backend only supplies a :data:`Complete` function (messages and an optional regex in, one
 :class:`Completion` out); the turn loop, dual-order preference judging, token counts and per-task
-failures live here.
+failures live here. A completion may carry the top log-probabilities of its last tokens (asked for
+under structured outputs only, see :meth:`JudgeSampling.logprobs`); each answer's judgment then gets
+the judge's probabilities from them (:func:`~services.core.verdict_probabilities.with_probabilities`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from services.core.judge_prompts import (
 from services.core.judgments import Judgment, parse_preference, read_answer
 from services.core.schemas import SCHEMAS
 from services.core.types import DialogueMessage, TurnKind
+from services.core.verdict_probabilities import TokenPosition, with_probabilities
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +46,18 @@ Messages = list[dict[str, str]]
 @dataclass(frozen=True)
 class Completion:
     """One answer of the judge, with the tokens it read (``cached_tokens`` of them from the prefix
-    cache) and wrote."""
+    cache) and wrote.
+
+    ``tokens``: the answer's generated positions (all, or a tail holding its last line), each the
+    token's text and its top alternatives with their log-probabilities; None when the backend did not
+    ask for them or the engine gave none.
+    """
 
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    tokens: Sequence[TokenPosition] | None = None
 
 
 class TurnError(RuntimeError):
@@ -71,6 +80,8 @@ class JudgeSampling:
         structured_outputs: constrain each answer to its turn's regex.
         rationale_max_chars: longest rationale the regex allows.
         dual_order: ask the preference in both orders and combine (:mod:`services.core.dual_order`).
+        top_logprobs: alternatives per generated token whose log-probabilities are asked for under
+            structured outputs, to read the judge's probability of each verdict; 0 asks for none.
     """
 
     temperature: float = 0.0
@@ -79,6 +90,7 @@ class JudgeSampling:
     structured_outputs: bool = True
     rationale_max_chars: int = RATIONALE_MAX_CHARS
     dual_order: bool = False
+    top_logprobs: int = 5
 
     @classmethod
     def from_settings(cls, settings: RewardSettings) -> JudgeSampling:
@@ -90,11 +102,25 @@ class JudgeSampling:
             structured_outputs=settings.sampling.structured_outputs,
             rationale_max_chars=settings.sampling.rationale_max_chars,
             dual_order=settings.sampling.dual_order,
+            top_logprobs=settings.sampling.top_logprobs,
         )
 
     def regex(self, kind: TurnKind) -> str | None:
         """The regex of a turn of this kind, or None when structured outputs are off."""
         return judgment_regex(kind, self.rationale_max_chars) if self.structured_outputs else None
+
+    def logprobs(self, regex: str | None) -> int | None:
+        """Top log-probabilities per token to ask for with this regex: only under structured outputs.
+
+        There the token that writes the verdict can only be one of the options, so its alternatives
+        are the judge's distribution over them. A free-form judge may write its verdict anywhere, in
+        any words, and its alternatives include words that are no option; it gets no probabilities
+        (expected scoring counts its judgments' discrete values).
+
+        >>> JudgeSampling().logprobs("Verdict: (True|False)"), JudgeSampling().logprobs(None)
+        (5, None)
+        """
+        return self.top_logprobs if regex is not None and self.top_logprobs > 0 else None
 
 
 async def judge_task(complete: Complete, task: JudgeTask, sampling: JudgeSampling) -> JudgeReply:
@@ -124,9 +150,10 @@ async def judge_task(complete: Complete, task: JudgeTask, sampling: JudgeSamplin
             asked.append(complete(judge_messages(swap_preference(task), answers), regex))
         now = await asyncio.gather(*asked)
         if len(now) == 2:
-            verdict: Judgment = combine_dual_order(parse_preference(now[0].text), parse_preference(now[1].text))
+            original, swapped = (with_probabilities(parse_preference(c.text), c.tokens) for c in now)
+            verdict: Judgment = combine_dual_order(original, swapped)
         else:
-            verdict = read_answer(turn.kind, now[0].text)
+            verdict = with_probabilities(read_answer(turn.kind, now[0].text), now[0].tokens)
         answers.append(verdict.text)
         verdicts.append(verdict)
         done += now

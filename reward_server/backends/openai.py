@@ -3,7 +3,12 @@
 The same conversation as the ``vllm`` backend (:mod:`.conversation`), sent as ``POST /chat/completions``
 requests: vLLM's OpenAI server, SGLang or a hosted model. With structured outputs on, each request
 carries vLLM's ``"structured_outputs": {"regex": ...}`` field (current vLLM silently ignores the older
-``guided_*`` fields; servers that know neither should run with ``REWARD_STRUCTURED_OUTPUTS=false``).
+``guided_*`` fields; servers that know neither should run with ``REWARD_STRUCTURED_OUTPUTS=false``),
+and asks for ``"logprobs": true, "top_logprobs": k`` (``REWARD_TOP_LOGPROBS``): the alternatives of
+the token that writes the verdict give the judge's probability of each option
+(:mod:`services.core.verdict_probabilities`). A server that answers without them, or with ones that
+cannot be read, gives judgments without probabilities; one that refuses the fields needs
+``REWARD_TOP_LOGPROBS=0``.
 
 The requests go through the services' one HTTP client (:class:`services.contracts.clients.ServiceClient`): one
 long-lived ``httpx.AsyncClient``, explicit timeouts, at most ``max_concurrency`` requests in flight,
@@ -34,6 +39,7 @@ from reward_server.backends.conversation import (
 from reward_server.settings import RewardSettings
 from services.contracts.clients import RETRY_STATUSES, ServiceClient, ServiceResponseError, ServiceUnreachableError
 from services.core.judge_prompts import JudgeTask
+from services.core.verdict_probabilities import Alternative, TokenPosition
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +58,26 @@ class _Message(BaseModel):
     content: str | None = None
 
 
+class _TopLogprob(BaseModel):
+    token: str
+    logprob: float
+
+
+class _TokenLogprob(BaseModel):
+    token: str
+    logprob: float | None = None
+    top_logprobs: list[_TopLogprob] = Field(default_factory=list)
+
+
+class _ChoiceLogprobs(BaseModel):
+    content: list[_TokenLogprob] | None = None
+
+
 class _Choice(BaseModel):
     message: _Message
     finish_reason: str | None = None
+    # Read on its own (answer_positions): log-probabilities a server got wrong never fail the answer.
+    logprobs: Any = None
 
 
 class ChatCompletion(BaseModel):
@@ -62,6 +85,45 @@ class ChatCompletion(BaseModel):
 
     choices: list[_Choice] = Field(min_length=1)
     usage: _Usage | None = None
+
+
+def answer_positions(logprobs: Any) -> list[TokenPosition] | None:
+    """A choice's ``logprobs`` as :func:`~services.core.verdict_probabilities.option_probabilities`
+    reads them: the positions from the last one that writes a line break, each its token and its top
+    alternatives (the token itself added when the server left it out of them; none when the server
+    sent no top alternatives).
+
+    Args:
+        logprobs: the choice's ``logprobs`` field as the server sent it.
+
+    Returns:
+        The positions, or None when the server sent none or sent something else.
+
+    >>> content = [{"token": ".\\n", "logprob": 0.0}, {"token": " B", "logprob": -0.1,
+    ...            "top_logprobs": [{"token": " A", "logprob": -2.4}]}]
+    >>> answer_positions({"content": content})[-1]
+    (' B', [(' A', -2.4), (' B', -0.1)])
+    >>> answer_positions(None), answer_positions({"content": "?"})
+    (None, None)
+    """
+    if logprobs is None:
+        return None
+    try:
+        content = _ChoiceLogprobs.model_validate(logprobs).content
+    except ValidationError:
+        logger.debug("the judge server's logprobs cannot be read; the judgment gets no probabilities")
+        return None
+    if not content:
+        return None
+    first = max((i for i, entry in enumerate(content) if "\n" in entry.token), default=0)
+    positions: list[TokenPosition] = []
+    for entry in content[first:]:
+        alternatives: list[Alternative] = [(top.token, top.logprob) for top in entry.top_logprobs]
+        # Without top_logprobs there is no distribution to read, only the written token's probability.
+        if alternatives and entry.logprob is not None and all(text != entry.token for text, _ in alternatives):
+            alternatives.append((entry.token, entry.logprob))
+        positions.append((entry.token, alternatives))
+    return positions
 
 
 class OpenAIJudge:
@@ -173,6 +235,10 @@ class OpenAIJudge:
             body["seed"] = self.sampling.seed
         if regex is not None:
             body["structured_outputs"] = {"regex": regex}
+        top_logprobs = self.sampling.logprobs(regex)
+        if top_logprobs is not None:
+            body["logprobs"] = True
+            body["top_logprobs"] = top_logprobs
         return body
 
     async def complete(self, messages: Messages, regex: str | None = None) -> Completion:
@@ -208,8 +274,13 @@ class OpenAIJudge:
             raise TurnError(f"the judge server's answer is not a chat completion: {first}") from exc
         usage = answer.usage or _Usage()
         cached = usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details else None
+        choice = answer.choices[0]
         return Completion(
-            answer.choices[0].message.content or "", usage.prompt_tokens, usage.completion_tokens, cached or 0
+            choice.message.content or "",
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            cached or 0,
+            answer_positions(choice.logprobs),
         )
 
     async def judge(self, tasks: Sequence[JudgeTask]) -> list[JudgeReply]:

@@ -5,7 +5,11 @@ the model's own chat template. Each candidate is one conversation (:mod:`.conver
 extend each other, so prefix caching computes the dialogue once, and the conversations of a batch are
 concurrent coroutines over ``AsyncLLM.generate``, which vLLM's continuous batching mixes step by step.
 With structured outputs each turn is constrained to its regex (vLLM's ``StructuredOutputsParams``), so
-every judgment parses.
+every judgment parses, and each turn asks for the top log-probabilities of its tokens (``logprobs=k``,
+``REWARD_TOP_LOGPROBS``): the ones at the token that writes the verdict give the judge's probability of
+each option (:mod:`services.core.verdict_probabilities`). The engine computes them in vLLM's
+``raw_logprobs`` mode, from the logits after the grammar's mask and before temperature or penalties, so
+they are the model's own probabilities renormalised over what the regex allows.
 
 vLLM is imported when the backend starts, never at import time: the service runs without it. The same
 code serves a GPU node (``pip install '.[vllm]'``) and a CPU machine (``make install-vllm``).
@@ -18,7 +22,7 @@ import gc
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from reward_server.backends.base import BackendError, JudgeReply
@@ -32,8 +36,16 @@ from reward_server.backends.conversation import (
 )
 from reward_server.settings import RewardSettings
 from services.core.judge_prompts import JudgeTask
+from services.core.verdict_probabilities import Alternative, TokenPosition
 
 logger = logging.getLogger(__name__)
+
+#: Log-probabilities of the masked logits, before temperature and penalties: the model's own probability
+#: of each legal token (the default of vLLM; set so that a change of default cannot change the rewards).
+LOGPROBS_MODE = "raw_logprobs"
+#: The most tokens read back from the end of an answer to find its last line (a structured judgment's
+#: is at most 15 bytes, "\nVerdict: False", so at most 15 tokens and the end-of-sequence token).
+ANSWER_TAIL_TOKENS = 64
 
 
 def engine_args(settings: RewardSettings) -> dict[str, Any]:
@@ -61,6 +73,60 @@ def engine_args(settings: RewardSettings) -> dict[str, Any]:
     }
     args.update({name: value for name, value in optional.items() if value is not None})
     return args
+
+
+class _Alternatives:
+    """The alternatives at one generated position, decoded when read (most positions never are)."""
+
+    def __init__(self, entries: Mapping[int, Any], decode: Callable[[list[int]], list[str]]) -> None:
+        self._entries = entries
+        self._decode = decode
+
+    def __iter__(self) -> Iterator[Alternative]:
+        ids = list(self._entries)
+        for token_id, text in zip(ids, self._decode(ids), strict=True):
+            yield text, float(self._entries[token_id].logprob)
+
+
+def answer_positions(
+    token_ids: Sequence[int],
+    logprobs: Sequence[Mapping[int, Any] | None],
+    decode: Callable[[list[int]], list[str]],
+    tail: int = ANSWER_TAIL_TOKENS,
+) -> list[TokenPosition]:
+    """The last line of an answer as :func:`~services.core.verdict_probabilities.option_probabilities`
+    reads it: from the last token that writes a line break (at most ``tail`` tokens back) to the end.
+
+    Args:
+        token_ids: the tokens generated.
+        logprobs: vLLM's log-probabilities per generated token (``token id -> Logprob``, the written
+            token and the top ``k``).
+        decode: token ids to their texts, one text per id.
+        tail: most tokens read back.
+
+    Returns:
+        Each position's text and its alternatives (decoded only when read); empty when vLLM
+        returned fewer positions than tokens.
+
+    >>> from types import SimpleNamespace as Logprob
+    >>> texts = {1: "Fine", 2: ".\\n", 3: "Verdict", 4: ":", 5: " True", 6: " False"}
+    >>> tops = [{i: Logprob(logprob=0.0)} for i in (1, 2, 3, 4)]
+    >>> tops.append({5: Logprob(logprob=-0.1), 6: Logprob(logprob=-2.4)})
+    >>> last = answer_positions([1, 2, 3, 4, 5], tops, lambda ids: [texts[i] for i in ids])
+    >>> [text for text, _ in last], list(last[-1][1])
+    (['.\\n', 'Verdict', ':', ' True'], [(' True', -0.1), (' False', -2.4)])
+    """
+    if len(logprobs) < len(token_ids):
+        return []
+    first = len(token_ids)
+    texts: list[str] = []
+    while first > 0 and len(texts) < tail:
+        first -= 1
+        (text,) = decode([token_ids[first]])
+        texts.insert(0, text)
+        if "\n" in text:
+            break
+    return [(text, _Alternatives(logprobs[first + i] or {}, decode)) for i, text in enumerate(texts)]
 
 
 class VLLMJudge:
@@ -99,7 +165,7 @@ class VLLMJudge:
         # Kept on self, never in a local or a return value: importing vLLM keeps the importing
         # thread's frames alive (a closure captures them), and a frame holding the engine would keep
         # it past close() until interpreter exit, where its __del__ fails.
-        self._engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**self.args))
+        self._engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**{"logprobs_mode": LOGPROBS_MODE, **self.args}))
 
     async def start(self) -> None:
         """Start the engine (in a worker thread: it loads the model and spawns the engine core), then
@@ -149,9 +215,13 @@ class VLLMJudge:
             max_tokens=self.sampling.max_tokens,
             structured_outputs=StructuredOutputsParams(regex=regex) if regex is not None else None,
             # No per-token outputs and no incremental detokenizing: the answer is decoded once, at
-            # the end (_generate). Both cost this process CPU per generated token.
+            # the end (_generate). Both cost this process CPU per generated token. For the same reason
+            # the log-probabilities come flat (a few lists per request, not objects per token) and
+            # undecoded: only the answer's last line is decoded (answer_positions).
             output_kind=RequestOutputKind.FINAL_ONLY,
             detokenize=False,
+            logprobs=self.sampling.logprobs(regex),
+            flat_logprobs=True,
         )
 
     async def _generate(self, messages: Messages, regex: str | None) -> Completion:
@@ -170,8 +240,18 @@ class VLLMJudge:
         answer = final.outputs[0]
         if answer.finish_reason == "length":
             logger.warning("a judge turn hit max_tokens (%d) or the context length", self.sampling.max_tokens)
-        text = engine.renderer.get_tokenizer().decode(answer.token_ids, skip_special_tokens=True)
-        return Completion(text, len(final.prompt_token_ids or ()), len(answer.token_ids), final.num_cached_tokens or 0)
+        tokenizer = engine.renderer.get_tokenizer()
+        text = tokenizer.decode(answer.token_ids, skip_special_tokens=True)
+        tokens = None
+        if answer.logprobs is not None:
+            from vllm.tokenizers.detokenizer_utils import convert_ids_list_to_tokens
+
+            tokens = answer_positions(
+                answer.token_ids, answer.logprobs, lambda ids: convert_ids_list_to_tokens(tokenizer, ids)
+            )
+        return Completion(
+            text, len(final.prompt_token_ids or ()), len(answer.token_ids), final.num_cached_tokens or 0, tokens
+        )
 
     async def complete(self, messages: Messages, regex: str | None = None) -> Completion:
         """Answer one chat with the judge's sampling (and ``regex``, when given).

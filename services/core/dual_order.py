@@ -14,7 +14,10 @@ original order (its "first is better" means the candidate is better, so it count
 
 The combined judgment is structured (its option is never read back from text); its text holds both
 rationales, the reason for the combination and the ``Preference:`` line, and appears in
-``judgments.raw``.
+``judgments.raw``. When both orders carry the judge's probabilities, the combined probabilities are
+their average, the swapped order's read back in the original order (its ``first`` is ``second``); when
+either lacks them there are none. The option still follows the rule above, not the averaged
+probabilities: rule 3 calls a flipping preference a tie even where the average leans one way.
 
 >>> from services.core.judgments import parse_preference
 >>> ref_first = parse_preference("Ref is warmer.\\nPreference: A")
@@ -24,6 +27,8 @@ rationales, the reason for the combination and the ``Preference:`` line, and app
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from services.core.judgments import PREFERENCE_OPTIONS, PreferenceJudgment
 from services.core.rewards import PREFERENCE_REWARD
@@ -57,6 +62,27 @@ def combine_options(original: Preference | None, swapped: Preference | None) -> 
     return "equal", "the preference flips with the order of the replies (position bias), so it counts as a tie"
 
 
+def combine_probabilities(
+    original: Mapping[Preference, float] | None, swapped: Mapping[Preference, float] | None
+) -> dict[Preference, float] | None:
+    """The average of the two orders' probabilities, the swapped one read back in the original order.
+
+    Args:
+        original: the probability of each option with the reference first; None if the judge gave none.
+        swapped: the same with the candidate first, as the judge gave them (its ``first`` is the candidate).
+
+    Returns:
+        Each option's combined probability (an option missing from an order counts 0 there), or
+        None when either order has none.
+
+    >>> combine_probabilities({"first": 0.5, "second": 0.5}, {"first": 0.75, "second": 0.25})
+    {'first': 0.375, 'second': 0.625, 'equal': 0.0, 'neither': 0.0}
+    """
+    if original is None or swapped is None:
+        return None
+    return {option: (original.get(option, 0.0) + swapped.get(SWAPPED[option], 0.0)) / 2 for option in SWAPPED}
+
+
 def _one_line(judgment: PreferenceJudgment) -> str:
     return " ".join(judgment.rationale.split()) or "(no rationale)"
 
@@ -70,7 +96,9 @@ def combine_dual_order(original: PreferenceJudgment, swapped: PreferenceJudgment
 
     Returns:
         The combined option, with a text of both rationales and the reason for the combination, ending
-        in ``Preference: X``; when neither order could be read, the original judgment unchanged.
+        in ``Preference: X``, and the average of both orders' probabilities when both have them
+        (:func:`combine_probabilities`); when neither order could be read, the original judgment
+        unchanged.
     """
     option, why = combine_options(original.preference, swapped.preference)
     if option is None:
@@ -81,4 +109,5 @@ def combine_dual_order(original: PreferenceJudgment, swapped: PreferenceJudgment
         f"Candidate first: {_one_line(swapped)} [{read_back or 'unreadable'}, in the reference-first order]\n"
         f"Combined: {why}.\nPreference: {_LETTERS[option]}"
     )
-    return PreferenceJudgment(text=text, preference=option, status="ok")
+    probabilities = combine_probabilities(original.probabilities, swapped.probabilities)
+    return PreferenceJudgment(text=text, preference=option, status="ok", probabilities=probabilities)
