@@ -168,19 +168,21 @@ class ReplyPool:
         return rng.choice(cer_phrases.FILLER_REPLIES)
 
 
-def _intensity(dialogue: dict[str, Any]) -> str:
+def seeker_intensity(dialogue: dict[str, Any]) -> str:
+    """The seeker's ``initial_emotion_intensity`` (1-5) as written in a step; 3 when missing."""
     raw = str(((dialogue.get("survey_score") or {}).get("seeker") or {}).get("initial_emotion_intensity", ""))
     return raw.strip() if raw.strip() in ("1", "2", "3", "4", "5") else "3"
 
 
-def _candidate(
+def steps_candidate(
     dialogue: dict[str, Any], stage: str, emotion: str, strategy: str, reply: str, rng: random.Random
 ) -> str:
+    """A COMPEER candidate stating ``stage``, ``emotion`` and ``strategy`` in varied words, then ``reply``."""
     steps = {
         "history_analysis": (cer_phrases.history_text(str(dialogue.get("problem_type", "")), rng), {"stage": stage}),
         "emotional_state": (
             cer_phrases.emotion_text(emotion, rng),
-            {"sentiment": "negative", "emotion": emotion, "intensity": _intensity(dialogue)},
+            {"sentiment": "negative", "emotion": emotion, "intensity": seeker_intensity(dialogue)},
         ),
         "support_strategy": (cer_phrases.strategy_text(strategy, rng), {"strategy": strategy}),
     }
@@ -303,7 +305,7 @@ def derive_dialogue_items(
                     "round_index": r_index,
                     "schema": "compeer",
                     "history": history,
-                    "candidate": _candidate(
+                    "candidate": steps_candidate(
                         dialogue, values["stage"], values["emotion"], values["strategy"], reply, rng
                     ),
                     "reference": reference,
