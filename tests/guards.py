@@ -5,6 +5,9 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
 
 
 @contextmanager
@@ -21,3 +24,8 @@ def finishes_within(seconds: int) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+#: ESConv beside the checkout (the project reads it, never copies it).
+ESCONV_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "esconv"
+needs_esconv = pytest.mark.skipif(not ESCONV_DIR.exists(), reason="ESConv is not available at ../shared/data/esconv")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from policy_trainer.cli import openrlhf_prompts, preflight, train
-from reward_server.judge_model.cli import esconv_cer, eval_judge, train_judge
+from reward_server.judge_model.cli import esconv_cer, eval_judge, hack_suite, train_judge
 
 app = typer.Typer(
     help="UnifiReward as a service: the reward service, its data and judge tools, GRPO training on Ray.",
@@ -48,6 +48,7 @@ def up(
 
 
 data_app.command("esconv-cer")(esconv_cer)
+data_app.command("hack-suite")(hack_suite)
 data_app.command("openrlhf-prompts")(openrlhf_prompts)
 app.command("train-judge")(train_judge)
 app.command("eval-judge")(eval_judge)

@@ -18,7 +18,7 @@ from reward_server.backends.base import BackendError, JudgeReply
 from services.core.judge_prompts import JudgeTask
 
 log = logging.getLogger(__name__)
-DEFAULT_ARTIFACT = Path(__file__).resolve().parent.parent / "artifacts" / "judge-classifier-v1.npz"
+DEFAULT_ARTIFACT = Path(__file__).resolve().parent.parent / "artifacts" / "judge-classifier-v2.npz"
 _WARMUP = (
     "<history_analysis>\nStage: exploration\nThe seeker lost a job.\n</history_analysis>\n"
     "<emotional_state>\nSentiment: negative\nEmotion: anxiety\nIntensity: 4\nWorried.\n</emotional_state>\n"
@@ -30,7 +30,7 @@ class ClassifierJudge:
     """The ``classifier`` backend.
 
     Args:
-        artifact: the trained heads (``.npz``); the committed ``judge-classifier-v1.npz`` when None.
+        artifact: the trained heads (``.npz``); the committed ``judge-classifier-v2.npz`` when None.
         encoder: a sentence-transformers model directory; the packaged all-MiniLM-L6-v2 when None.
         device: torch device of the encoder.
         max_batch_size: tasks per call the micro-batcher should send.
@@ -46,7 +46,7 @@ class ClassifierJudge:
         self.encoder = encoder
         self.device = device
         self.max_batch_size = max_batch_size
-        self.model = "unifireward-esc-classifier-v1"
+        self.model = "unifireward-esc-classifier-v2"
         self._judge: object | None = None
 
     def _load(self) -> None:

@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-ARTIFACT_NAME = "judge-classifier-v1.npz"
-BLIND_ARTIFACT_NAME = "judge-blind-v1.npz"
+ARTIFACT_NAME = "judge-classifier-v2.npz"
+BLIND_ARTIFACT_NAME = "judge-blind-v2.npz"
 
 
 def esconv_cer(
@@ -44,6 +44,9 @@ def train_judge(
     rounds_per_dialogue: Annotated[int, typer.Option(help="Ns of the derived items.")] = 4,
     seed: Annotated[int, typer.Option(help="Seed of data derivation and training.")] = 0,
     embedding_cache: Annotated[Path | None, typer.Option(help="Optional .npz cache of text embeddings.")] = None,
+    hack_points: Annotated[
+        int, typer.Option(help="Hack-suite groups per train dialogue used as preference and fit negatives (0: none).")
+    ] = 4,
 ) -> None:
     """Train the classifier judge on ESConv train, tune it on valid, and write its artifact."""
     import torch
@@ -57,8 +60,10 @@ def train_judge(
     start = time.perf_counter()
     model = load_encoder()
     embed = CachedEmbedder(model, embedding_cache)
-    artifact = run(data_dir, embed, embedding_dimension(model), blind, rounds_per_dialogue, seed)
-    artifact.meta["model"] = "unifireward-esc-blind-v1" if blind else "unifireward-esc-classifier-v1"
+    artifact = run(
+        data_dir, embed, embedding_dimension(model), blind, rounds_per_dialogue, seed, hack_points=hack_points
+    )
+    artifact.meta["model"] = "unifireward-esc-blind-v2" if blind else "unifireward-esc-classifier-v2"
     artifact.meta["total_seconds"] = round(time.perf_counter() - start, 1)
     path = out / (BLIND_ARTIFACT_NAME if blind else ARTIFACT_NAME)
     artifact.save(path)
@@ -76,23 +81,90 @@ def train_judge(
     )
 
 
+def hack_suite(
+    data_dir: Annotated[Path, typer.Option(help="Directory with esconv_{train,valid,test}.jsonl.")] = Path(
+        "../shared/data/esconv"
+    ),
+    out: Annotated[Path, typer.Option(help="Output directory (git-ignored).")] = Path("data/hacks"),
+    points_per_dialogue: Annotated[int, typer.Option(help="Dialogue points (groups) drawn per dialogue.")] = 2,
+    seed: Annotated[int, typer.Option(help="Random seed; the output is a function of it.")] = 0,
+) -> None:
+    """Derive the reward-hacking suite from ESConv: groups of good replies and hacks (docs/judge.md)."""
+    from collections import Counter
+
+    from services.data.cer_data import write_jsonl
+    from services.data.esconv import SPLITS, load_split, split_path
+    from services.data.hack_suite import derive_suite
+
+    summary = {}
+    for split in SPLITS:
+        groups = derive_suite(load_split(split_path(data_dir, split)), split, points_per_dialogue, seed)
+        write_jsonl(groups, out / f"{split}.jsonl")
+        kinds = Counter(c["kind"] for g in groups for c in g["candidates"])
+        summary[split] = {"groups": len(groups), "candidates": dict(kinds)}
+    typer.echo(json.dumps(summary, indent=2))
+
+
+SUITES = ("table1", "hacks")
+
+
 def eval_judge(
-    data: Annotated[Path, typer.Option(help="Derived items (JSON Lines), e.g. data/cer/test.jsonl.")],
-    backend: Annotated[str, typer.Option(help="classifier, blind or fake.")] = "classifier",
-    limit: Annotated[int | None, typer.Option(help="Evaluate only the first N items.")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Derived items (table1) or suite groups (hacks), JSON Lines; hacks derives them when omitted."
+        ),
+    ] = None,
+    suite: Annotated[str, typer.Option(help="table1 (COMPEER Table 1 metrics) or hacks (the hack suite).")] = "table1",
+    backend: Annotated[str, typer.Option(help="classifier, blind, fake, vllm or openai.")] = "classifier",
+    model: Annotated[
+        str | None, typer.Option(help="classifier: an artifact; vllm: a model directory; openai: the model name.")
+    ] = None,
+    base_url: Annotated[str | None, typer.Option(help="openai: the server, up to /v1.")] = None,
+    split: Annotated[
+        str, typer.Option(help="hacks without --data: the ESConv split to derive (valid or test).")
+    ] = "test",
+    data_dir: Annotated[Path, typer.Option(help="hacks without --data: the ESConv directory.")] = Path(
+        "../shared/data/esconv"
+    ),
+    baselines: Annotated[bool, typer.Option(help="hacks: also report the length baseline and the blind judge.")] = True,
+    limit: Annotated[int | None, typer.Option(help="Evaluate only the first N items or groups.")] = None,
     batch_size: Annotated[int, typer.Option(help="Tasks per backend call.")] = 256,
 ) -> None:
-    """Judge derived items and print COMPEER Table 1's metrics as JSON."""
+    """Judge derived items (COMPEER Table 1's metrics) or the hack suite, and print the figures as JSON."""
     import asyncio
 
-    from reward_server.judge_model.evaluate import evaluate, make_eval_backend
+    from reward_server.judge_model.evaluate import evaluate, evaluate_hacks, length_baseline, make_eval_backend
     from services.data.cer_data import read_jsonl
 
+    if suite not in SUITES:
+        raise typer.BadParameter(f"expected one of {', '.join(SUITES)}", param_hint="--suite")
     try:
-        judge = make_eval_backend(backend)
+        judge = make_eval_backend(backend, model, base_url)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--backend") from exc
-    records = read_jsonl(data, limit)
-    result = asyncio.run(evaluate(judge, records, batch_size))
-    result["data"] = str(data)
+    if suite == "table1":
+        if data is None:
+            raise typer.BadParameter("table1 needs --data (unifireward data esconv-cer)", param_hint="--data")
+        result = asyncio.run(evaluate(judge, read_jsonl(data, limit), batch_size))
+        result["data"] = str(data)
+        typer.echo(json.dumps(result, indent=2))
+        return
+    if data is not None:
+        groups = read_jsonl(data, limit)
+        source = str(data)
+    else:
+        from services.data.esconv import load_split, split_path
+        from services.data.hack_suite import derive_suite
+
+        if split not in ("valid", "test"):
+            raise typer.BadParameter(
+                "the suite is derived from valid or test (train is for training)", param_hint="--split"
+            )
+        groups = derive_suite(load_split(split_path(data_dir, split)), split)[:limit]
+        source = f"{data_dir} ({split})"
+    result = {"suite": "hacks", "data": source, "judge": asyncio.run(evaluate_hacks(judge, groups, batch_size))}
+    if baselines:
+        result["length_baseline"] = length_baseline(groups)
+        result["blind_judge"] = asyncio.run(evaluate_hacks(make_eval_backend("blind"), groups, batch_size))
     typer.echo(json.dumps(result, indent=2))

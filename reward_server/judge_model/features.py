@@ -10,7 +10,7 @@ below only combine those vectors, so training (from ESConv rounds) and serving (
 >>> ctx.seeker_last.tolist(), ctx.n_seeker
 ([1.0, 0.0], 1)
 >>> fit_features(ctx, emb["Oh no."], "Oh no.").shape
-(13,)
+(44,)
 """
 
 from __future__ import annotations
@@ -106,6 +106,8 @@ class ContextVectors:
     seeker_bow: np.ndarray
     supporter_bow: np.ndarray  # hashed words of the last two blocks, then the last block's strategy cues
     seeker_cues: np.ndarray
+    seeker_last_grams: frozenset[str] = frozenset()  # words and word trigrams of the seeker's last block
+    history_grams: frozenset[str] = frozenset()  # word trigrams of every message before the reply
 
 
 def _mean(vectors: list[np.ndarray], dim: int) -> np.ndarray:
@@ -171,6 +173,10 @@ def context_vectors(history: Sequence[tuple[str, str]], lookup: Lookup, dim: int
             ]
         ),
         seeker_cues=emotion_cues([t for texts in seeker_blocks for t in texts]),
+        seeker_last_grams=frozenset(_grams(" ".join(seeker_blocks[-1]), 1) | _grams(" ".join(seeker_blocks[-1]), 3))
+        if seeker_blocks
+        else frozenset(),
+        history_grams=frozenset(g for _, content in history for g in _grams(content, 3)),
     )
 
 
@@ -227,8 +233,144 @@ def _words(text: str) -> float:
     return math.log1p(len(text.split())) / 4
 
 
+def _grams(text: str, n: int) -> set[str]:
+    """The word n-grams of ``text`` (lowercased words, punctuation dropped)."""
+    words = _WORD.findall(text.lower())
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def _share(part: set[str], whole: frozenset[str]) -> float:
+    return len(part & whole) / len(part) if part else 0.0
+
+
+_WORD = re.compile(r"[a-z0-9']+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_LETTER = re.compile(r"[^\W\d_]")
+#: Frequent English words: a reply in another language has few of them.
+ENGLISH_WORDS = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "but",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "am",
+        "it",
+        "its",
+        "that",
+        "this",
+        "there",
+        "i",
+        "you",
+        "he",
+        "she",
+        "we",
+        "they",
+        "my",
+        "your",
+        "me",
+        "him",
+        "her",
+        "our",
+        "their",
+        "not",
+        "no",
+        "do",
+        "does",
+        "did",
+        "don't",
+        "have",
+        "has",
+        "had",
+        "so",
+        "just",
+        "what",
+        "how",
+        "can",
+        "could",
+        "would",
+        "will",
+        "should",
+        "if",
+        "about",
+        "as",
+        "all",
+        "get",
+        "feel",
+        "like",
+        "know",
+        "think",
+        "really",
+        "very",
+    ]
+)
+_FIRST_PERSON = frozenset({"i", "i'm", "me", "my", "myself", "mine", "i've", "i'd", "i'll"})
+_SECOND_PERSON = frozenset({"you", "your", "you're", "yourself", "yours", "you've", "you'd", "you'll"})
+#: The size of :func:`reply_features`.
+N_REPLY_FEATURES = 15
+
+
+def reply_features(ctx: ContextVectors, text: str) -> np.ndarray:
+    """What a reply is on its own and how much of it repeats the dialogue: emptiness, length, sentences
+    said twice, repeated trigrams, English words, letters outside ASCII, a cut-off end, a question, the
+    seeker's voice (first person) against the supporter's (second person), and the share of the reply's
+    words and trigrams found in the seeker's last message and of its trigrams anywhere in the history.
+
+    >>> ctx = context_vectors([("seeker", "I lost my job today.")], lambda t: np.ones(2) / 2**0.5, dim=2)
+    >>> copy, reply = reply_features(ctx, "I lost my job today."), reply_features(ctx, "Oh no, what happened?")
+    >>> [round(float(v), 2) for v in copy[-3:]], [round(float(v), 2) for v in reply[-3:]]
+    ([1.0, 1.0, 1.0], [0.0, 0.0, 0.0])
+    """
+    stripped = text.strip()
+    words = _WORD.findall(stripped.lower())
+    n = len(words)
+    sentences = [s.strip().lower() for s in _SENTENCE_END.split(stripped) if s.strip()]
+    trigrams = [" ".join(words[i : i + 3]) for i in range(n - 2)]
+    letters = _LETTER.findall(stripped)
+    unigrams, trigram_set = set(words), set(trigrams)
+    return _float32(
+        [
+            float(n == 0),
+            _words(stripped),
+            math.log1p(len(sentences)) / 2,
+            1.0 - len(set(sentences)) / len(sentences) if sentences else 0.0,
+            1.0 - len(trigram_set) / len(trigrams) if trigrams else 0.0,
+            sum(w in ENGLISH_WORDS for w in words) / n if n else 0.0,
+            sum(not c.isascii() for c in letters) / len(letters) if letters else 0.0,
+            float(bool(stripped) and stripped[-1] not in ".!?)\"'"),
+            float("?" in stripped),
+            sum(w in _FIRST_PERSON for w in words) / n if n else 0.0,
+            sum(w in _SECOND_PERSON for w in words) / n if n else 0.0,
+            1.0 - len(unigrams) / n if n else 0.0,
+            _share(unigrams - ENGLISH_WORDS, ctx.seeker_last_grams),
+            _share(trigram_set, ctx.seeker_last_grams),
+            _share(trigram_set, ctx.history_grams),
+        ]
+    )
+
+
+def tone_features(ctx: ContextVectors, reply: np.ndarray, text: str) -> np.ndarray:
+    """Input of the tone head: the reply on its own (embedding, :func:`reply_features`,
+    strategy cues), to tell a supportive reply from a dismissive, hostile, rambling or foreign one."""
+    return _float32(np.concatenate([reply, reply_features(ctx, text), strategy_cues(text)]))
+
+
 def fit_features(ctx: ContextVectors, reply: np.ndarray, text: str) -> np.ndarray:
-    """Input of the fit head: how a reply relates to the dialogue before it."""
+    """Input of the fit head: how a reply relates to the dialogue before it, and what it is on its own."""
     cosines = [
         float(reply @ ctx.seeker_last),
         float(reply @ ctx.seeker_mean),
@@ -237,7 +379,17 @@ def fit_features(ctx: ContextVectors, reply: np.ndarray, text: str) -> np.ndarra
         _words(text),
     ]
     return _float32(
-        np.concatenate([reply * ctx.seeker_last, reply * ctx.seeker_mean, reply * ctx.sup1, reply, cosines])
+        np.concatenate(
+            [
+                reply * ctx.seeker_last,
+                reply * ctx.seeker_mean,
+                reply * ctx.sup1,
+                reply,
+                cosines,
+                reply_features(ctx, text),
+                strategy_cues(text),
+            ]
+        )
     )
 
 
@@ -262,25 +414,44 @@ def verdict_features(probs: np.ndarray, stated: int, prior: np.ndarray) -> np.nd
 
 
 def preference_features(
-    fit_reply: float, fit_reference: float, identical: bool, cosine: float, reply_text: str, reference_text: str
+    fit_reply: float,
+    fit_reference: float,
+    identical: bool,
+    cosine: float,
+    reply_text: str,
+    reference_text: str,
+    reply_alone: np.ndarray,
+    reference_alone: np.ndarray,
+    tone_reply: float = 0.0,
+    tone_reference: float = 0.0,
 ) -> np.ndarray:
-    """Input of the preference head: the fit of both replies, whether they are the same, their similarity.
+    """Input of the preference head: the fit of both replies, whether they are the same, their
+    similarity, what each is on its own (:func:`reply_features`) and the tone head's logits of both.
 
-    >>> preference_features(1.0, -1.0, False, 0.5, "a b", "c").shape
-    (9,)
+    >>> z = np.zeros(N_REPLY_FEATURES)
+    >>> preference_features(1.0, -1.0, False, 0.5, "a b", "c", z, z).shape
+    (42,)
     """
     same = float(identical)
-    return np.array(
-        [
-            fit_reply,
-            fit_reference,
-            fit_reply - fit_reference,
-            same,
-            cosine,
-            fit_reply * same,
-            (fit_reply - fit_reference) * (1 - same),
-            _words(reply_text),
-            _words(reference_text),
-        ],
-        dtype=np.float32,
+    return _float32(
+        np.concatenate(
+            [
+                [
+                    fit_reply,
+                    fit_reference,
+                    fit_reply - fit_reference,
+                    same,
+                    cosine,
+                    fit_reply * same,
+                    (fit_reply - fit_reference) * (1 - same),
+                    _words(reply_text),
+                    _words(reference_text),
+                    tone_reply,
+                    tone_reference,
+                    tone_reply - tone_reference,
+                ],
+                reply_alone,
+                reference_alone,
+            ]
+        )
     )

@@ -48,6 +48,10 @@ class ItemInputs:
     reply_text: str
     reference_text: str
     guided_by_reference: bool
+    reply_alone: np.ndarray
+    reference_alone: np.ndarray
+    tone_reply: np.ndarray
+    tone_reference: np.ndarray
 
 
 @dataclass
@@ -57,6 +61,8 @@ class ItemScores:
     probs: dict[str, np.ndarray]  # field -> distribution over its vocabulary
     fit_reply: float  # logits of the fit head
     fit_reference: float
+    tone_reply: float  # logits of the tone head (0 without one)
+    tone_reference: float
     preference: np.ndarray  # over PREFERENCES
     guided_by_reference: bool
 
@@ -106,6 +112,29 @@ def item_inputs(
         reply_text=reply_text,
         reference_text=reference_text,
         guided_by_reference=bool(reference_text),
+        reply_alone=F.reply_features(ctx, reply_text),
+        reference_alone=F.reply_features(ctx, reference_text),
+        tone_reply=F.tone_features(ctx, r, reply_text),
+        tone_reference=F.tone_features(ctx, ref, reference_text),
+    )
+
+
+def preference_inputs(
+    fit_reply: float, fit_reference: float, x: ItemInputs, tone_reply: float = 0.0, tone_reference: float = 0.0
+) -> np.ndarray:
+    """The preference head's input of one item, given the fit and tone heads' logits of both replies
+    (an empty text has tone 0)."""
+    return F.preference_features(
+        fit_reply,
+        fit_reference,
+        x.identical,
+        x.cosine,
+        x.reply_text,
+        x.reference_text,
+        x.reply_alone,
+        x.reference_alone,
+        tone_reply if x.reply_text else 0.0,
+        tone_reference if x.reference_text else 0.0,
     )
 
 
@@ -120,10 +149,15 @@ def score_items(artifact: Artifact, inputs: Sequence[ItemInputs]) -> list[ItemSc
     }
     fit_reply = heads["fit"].logits(np.stack([x.fit_reply for x in inputs]))[:, 0]
     fit_ref = heads["fit"].logits(np.stack([x.fit_reference for x in inputs]))[:, 0]
+    if "tone" in heads:
+        tone_reply = heads["tone"].logits(np.stack([x.tone_reply for x in inputs]))[:, 0]
+        tone_ref = heads["tone"].logits(np.stack([x.tone_reference for x in inputs]))[:, 0]
+    else:
+        tone_reply = tone_ref = np.zeros(len(inputs), dtype=np.float32)
     pref_x = np.stack(
         [
-            F.preference_features(float(a), float(b), x.identical, x.cosine, x.reply_text, x.reference_text)
-            for a, b, x in zip(fit_reply, fit_ref, inputs, strict=True)
+            preference_inputs(float(a), float(b), x, float(t), float(u))
+            for a, b, x, t, u in zip(fit_reply, fit_ref, inputs, tone_reply, tone_ref, strict=True)
         ]
     )
     pref = heads["preference"].softmax(pref_x) if "preference" in heads else np.full((len(inputs), 4), 0.25)
@@ -132,6 +166,8 @@ def score_items(artifact: Artifact, inputs: Sequence[ItemInputs]) -> list[ItemSc
             probs={name: probs[name][i] for name in probs},
             fit_reply=float(fit_reply[i]),
             fit_reference=float(fit_ref[i]),
+            tone_reply=float(tone_reply[i]),
+            tone_reference=float(tone_ref[i]),
             preference=pref[i],
             guided_by_reference=x.guided_by_reference,
         )
@@ -212,13 +248,28 @@ def _sig(x: float) -> float:
     return z / (1.0 + z)
 
 
-def _preference_answer(task: JudgeTask, scores: ItemScores) -> PreferenceJudgment:
+def preference_choice(bias: Sequence[float], probs: np.ndarray) -> np.ndarray:
+    """The option chosen from the preference head's distribution(s): the largest ``log p + bias``.
+
+    The bias (one per option, tuned on valid, ``meta["preference_bias"]``) is a decision threshold like
+    the verdict thresholds; the probabilities themselves, which ``expected`` scoring uses, are untouched.
+
+    >>> int(preference_choice([0.0, 0.0, 0.5, 0.0], np.array([0.4, 0.0, 0.3, 0.3])))
+    2
+    """
+    log_p = np.log(np.clip(probs, 1e-12, 1.0)) + np.asarray(bias, dtype=np.float64)
+    choice: np.ndarray = np.argmax(log_p, axis=-1)
+    return choice
+
+
+def _preference_answer(artifact: Artifact, task: JudgeTask, scores: ItemScores) -> PreferenceJudgment:
     """The preference, with the head's distribution over the options (None where no reply was written)."""
     if not task.candidate.response:
         text = "The candidate wrote no reply, so the reference is better.\nPreference: A"
         return PreferenceJudgment(text=text, preference="first", status="ok")
-    choice = PREFERENCES[int(np.argmax(scores.preference))]
-    conf = float(np.max(scores.preference))
+    index = int(preference_choice(artifact.meta.get("preference_bias", [0.0] * 4), scores.preference))
+    choice = PREFERENCES[index]
+    conf = float(scores.preference[index])
     c, r = _sig(scores.fit_reply), _sig(scores.fit_reference)
     text = {
         "first": f"The reference fits what the seeker said better than the candidate's reply ({r:.2f} vs {c:.2f})",
@@ -296,6 +347,6 @@ class JudgeModel:
                 if turn.kind == "step" and turn.step is not None:
                     texts.append(_step_answer(self.artifact, task, turn.step, scores))
                 else:
-                    texts.append(_preference_answer(task, scores))
+                    texts.append(_preference_answer(self.artifact, task, scores))
             answers.append(texts)
         return answers
