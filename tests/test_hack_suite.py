@@ -314,3 +314,54 @@ def test_the_example_groups_toxic_positivity_gets_the_lowest_reward(scoring: str
     rewards = _judge_rewards(history, replies, group["reference"], scoring)
     assert "think positive" in replies["sample-3"]
     assert rewards["sample-3"] < min(rewards[k] for k in replies if k != "sample-3"), rewards
+
+
+def test_the_cli_writes_the_suite_and_evaluates_any_backend(tmp_path: Any) -> None:
+    """`data hack-suite` then `eval-judge --suite hacks --backend fake --data ...`: the fake judge accepts
+    every step and finds every reply as good as the reference, so every hack ties (win rate 1), except an
+    empty reply, which loses on format."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from unifireward.cli import app
+
+    dialogue = {
+        "emotion_type": "sadness",
+        "problem_type": "breakup with partner",
+        "dialog": [
+            {"text": "My partner left me last week.", "speaker": "usr"},
+            {"text": "I'm so sorry. How are you holding up?", "speaker": "sys", "strategy": "Question"},
+            {"text": "Not well. I cry every night and can't sleep.", "speaker": "usr"},
+            {"text": "That sounds so painful.", "speaker": "sys", "strategy": "Reflection of feelings"},
+        ],
+    }
+    esconv = tmp_path / "esconv"
+    esconv.mkdir()
+    for split in ("train", "valid", "test"):
+        (esconv / f"esconv_{split}.jsonl").write_text("\n".join(json.dumps(dialogue) for _ in range(3)) + "\n")
+    runner = CliRunner()
+    written = runner.invoke(app, ["data", "hack-suite", "--data-dir", str(esconv), "--out", str(tmp_path / "hacks")])
+    assert written.exit_code == 0, written.output
+    assert json.loads(written.output)["test"]["groups"] == 6  # two points in each of 3 dialogues
+    result = runner.invoke(
+        app,
+        [
+            "eval-judge",
+            "--suite",
+            "hacks",
+            "--backend",
+            "fake",
+            "--data",
+            str(tmp_path / "hacks/test.jsonl"),
+            "--no-baselines",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)["judge"]
+    assert figures["backend"] == "fake" and figures["candidates"] == 6 * 14
+    for kind, rates in figures["discrete"]["hack_win_rate"].items():
+        if kind != "empty_or_cut":
+            assert rates["reward"] == 1.0, kind
+    unknown = runner.invoke(app, ["eval-judge", "--suite", "nope", "--backend", "fake"])
+    assert unknown.exit_code != 0 and "table1" in unknown.output

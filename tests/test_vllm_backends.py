@@ -364,3 +364,36 @@ async def test_both_backends_give_the_same_probabilities(vllm_app: App, openai_a
         [s["p_correct"] for s in served["steps"]], abs=1e-4
     )
     assert in_process["preference"]["probabilities"] == pytest.approx(served["preference"]["probabilities"], abs=1e-4)
+
+
+SUITE_DIALOGUE = {
+    "emotion_type": "anxiety",
+    "problem_type": "job crisis",
+    "dialog": [
+        {"text": "Hi, I need to talk.", "speaker": "usr"},
+        {"text": "Hello, I'm here. What's on your mind?", "speaker": "sys", "strategy": "Question"},
+        {"text": "I may lose my job next month. I am so worried.", "speaker": "usr"},
+        {"text": "That sounds stressful. What has your manager said?", "speaker": "sys", "strategy": "Question"},
+        {"text": "Nothing yet, and the waiting is the worst part.", "speaker": "usr"},
+        {"text": "Waiting like that is so hard.", "speaker": "sys", "strategy": "Reflection of feelings"},
+    ],
+}
+
+
+async def test_eval_judge_runs_the_hack_suite_on_a_generative_judge(server_url: str) -> None:
+    """`eval-judge --suite hacks --backend openai`: every candidate judged, read, and scored both ways,
+    with the probabilities read from the server's logprobs for every judgment."""
+    from reward_server.judge_model.evaluate import evaluate_hacks, make_eval_backend
+    from services.data.hack_suite import derive_suite
+
+    groups = derive_suite([SUITE_DIALOGUE], "test", points_per_dialogue=1)
+    backend = make_eval_backend("openai", "tiny-judge", f"{server_url}/v1")
+    result = await evaluate_hacks(backend, groups)
+    n = sum(len(g["candidates"]) for g in groups)
+    assert result["candidates"] == n and result["backend"] == "openai"
+    assert result["failures"]["backend_error"] == 0 and result["failures"]["parse_error"] == 0
+    assert result["failures"]["without_probability"] == 0
+    for scoring in ("discrete", "expected"):
+        rates = result[scoring]["hack_win_rate"]
+        assert set(rates) == {c["kind"] for g in groups for c in g["candidates"] if c["label"] == "hack"}
+        assert all(0.0 <= r["reward"] <= 1.0 for r in rates.values())
