@@ -3,11 +3,15 @@
 1. Field heads (emotion, strategy, stage) and the fit head are trained on every round of the train
    dialogues: a round gives its context, its gold reply, its labels, and for the fit head the gold
    reply against three worse ones (another dialogue's reply with the same strategy, a reply of another
-   round of the same dialogue, a generic filler).
+   round of the same dialogue, a generic filler). The hack suite of the train dialogues (train
+   families of wordings, :mod:`services.data.hack_suite`) adds good replies against hacks to the fit
+   head, and good replies against the hacks that are bad in themselves to the tone head (the reply alone).
 2. The verdict heads (one per field) and the preference head read the first-level outputs; they are
-   trained on the derived TRAIN items with out-of-fold first-level outputs (3 folds by dialogue), so
-   they learn from outputs as uncertain as the ones they will see at serving time.
-3. Each verdict threshold is tuned on the derived VALID items (test is never read).
+   trained on the derived TRAIN items (the preference also on the train suite's items,
+   :func:`suite_records`) with out-of-fold first-level outputs (3 folds by dialogue), so they learn
+   from outputs as uncertain as the ones they will see at serving time.
+3. Each verdict threshold is tuned on the derived VALID items, and the preference's decision biases on
+   the VALID items and the VALID suite (:func:`tune_preference_bias`); test is never read.
 """
 
 from __future__ import annotations
