@@ -363,14 +363,18 @@ def reply_features(ctx: ContextVectors, text: str) -> np.ndarray:
     )
 
 
-def tone_features(ctx: ContextVectors, reply: np.ndarray, text: str) -> np.ndarray:
-    """Input of the tone head: the reply on its own (embedding, :func:`reply_features`,
-    strategy cues), to tell a supportive reply from a dismissive, hostile, rambling or foreign one."""
-    return _float32(np.concatenate([reply, reply_features(ctx, text), strategy_cues(text)]))
+def tone_features(ctx: ContextVectors, reply: np.ndarray, text: str, alone: np.ndarray | None = None) -> np.ndarray:
+    """Input of the tone head: the reply on its own (embedding, :func:`reply_features`, passed as
+    ``alone`` when already computed, strategy cues), to tell a supportive reply from a dismissive,
+    hostile, rambling or foreign one."""
+    alone = reply_features(ctx, text) if alone is None else alone
+    return _float32(np.concatenate([reply, alone, strategy_cues(text)]))
 
 
-def fit_features(ctx: ContextVectors, reply: np.ndarray, text: str) -> np.ndarray:
-    """Input of the fit head: how a reply relates to the dialogue before it, and what it is on its own."""
+def fit_features(ctx: ContextVectors, reply: np.ndarray, text: str, alone: np.ndarray | None = None) -> np.ndarray:
+    """Input of the fit head: how a reply relates to the dialogue before it, and what it is on its own
+    (:func:`reply_features`, passed as ``alone`` when already computed)."""
+    alone = reply_features(ctx, text) if alone is None else alone
     cosines = [
         float(reply @ ctx.seeker_last),
         float(reply @ ctx.seeker_mean),
@@ -386,7 +390,7 @@ def fit_features(ctx: ContextVectors, reply: np.ndarray, text: str) -> np.ndarra
                 reply * ctx.sup1,
                 reply,
                 cosines,
-                reply_features(ctx, text),
+                alone,
                 strategy_cues(text),
             ]
         )

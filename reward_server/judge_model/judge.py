@@ -101,21 +101,22 @@ def item_inputs(
     guide = ref if reference_text else r
     guide_text = reference_text or reply_text
     guide_bow = np.concatenate([F.bag_of_words([guide_text]), F.strategy_cues(guide_text)])
+    reply_alone, reference_alone = F.reply_features(ctx, reply_text), F.reply_features(ctx, reference_text)
     return ItemInputs(
         emotion=F.emotion_features(ctx),
         strategy=F.strategy_features(ctx, guide, guide_bow),
         stage=F.stage_features(ctx, guide, guide_bow),
-        fit_reply=F.fit_features(ctx, r, reply_text),
-        fit_reference=F.fit_features(ctx, ref, reference_text),
+        fit_reply=F.fit_features(ctx, r, reply_text, reply_alone),
+        fit_reference=F.fit_features(ctx, ref, reference_text, reference_alone),
         identical=bool(reply_text) and _same(reply_text, reference_text),
         cosine=float(r @ ref),
         reply_text=reply_text,
         reference_text=reference_text,
         guided_by_reference=bool(reference_text),
-        reply_alone=F.reply_features(ctx, reply_text),
-        reference_alone=F.reply_features(ctx, reference_text),
-        tone_reply=F.tone_features(ctx, r, reply_text),
-        tone_reference=F.tone_features(ctx, ref, reference_text),
+        reply_alone=reply_alone,
+        reference_alone=reference_alone,
+        tone_reply=F.tone_features(ctx, r, reply_text, reply_alone),
+        tone_reference=F.tone_features(ctx, ref, reference_text, reference_alone),
     )
 
 
