@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter
 
+from reward_server.answer_log import AnswerLog, AnswerRecord
 from reward_server.serving_judge import JudgeInput, JudgeService
 from reward_server.settings import RewardSettings
 from services.contracts.clients import (
@@ -165,6 +166,7 @@ class GroupRewardService:
         self.judge = judge
         self.settings = settings
         self.embedder = embedder
+        self.answer_log = AnswerLog(settings.answer_log) if settings.answer_log is not None else None
         self.outcomes = Counter(
             "redundancy_requests",
             "Redundancy calls of /v1/rewards, by outcome",
@@ -261,6 +263,14 @@ class GroupRewardService:
                     redundancy=status,
                     redundancy_error=error,
                 )
+            )
+        if self.answer_log is not None:
+            self.answer_log.write(
+                [
+                    AnswerRecord(group.id, c.id, c.text, answer.reward, answer.raw_reward)
+                    for group, answers in zip(groups, out, strict=True)
+                    for c, answer in zip(group.candidates, answers.candidates, strict=True)
+                ]
             )
         embedder_model = redundancy.model if redundancy is not None else None
         return ScoredGroups(out, self.judge.backend.model, embedder_model, judged.usage)

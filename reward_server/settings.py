@@ -258,6 +258,11 @@ class RewardSettings(ServiceSettings):
     max_items_per_request: int = Field(256, ge=1, description="Most items in one judge request (413 above).")
     max_field_chars: int = Field(16_000, ge=100, description="Longest text field (candidate, reference, message).")
     max_history_messages: int = Field(200, ge=1, description="Most dialogue messages per item.")
+    answer_log: Path | None = Field(
+        None,
+        description="Append one JSON line per scored output (group, id, SHA-256 of its text, reward) to this file, "
+        "so a training run's logged rewards can be checked against what the service answered; off when unset.",
+    )
     max_open_cohorts: int = Field(
         100_000, ge=1, description="Groups of /openrlhf/reward waiting for siblings at once; past it, requests get 429."
     )

@@ -7,8 +7,10 @@ the real typed client over an ASGI transport (or a real refused port, for the ou
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +19,7 @@ import pytest
 from embedder.app import create_app as create_embedder
 from embedder.backends.fake import FakeEmbedder
 from embedder.settings import EmbedderSettings
+from reward_server.answer_log import text_digest
 from reward_server.app import create_app as create_reward
 from reward_server.backends.fake import FakeJudge
 from reward_server.settings import RewardSettings
@@ -270,3 +273,23 @@ async def test_a_request_whose_every_group_is_reported_invalid_judges_nothing() 
         out = await rewards(client, body)
     assert out["groups"][0]["error"]["code"] == "missing_reference"
     assert judge.batches == [] and transport.headers == [] and out["usage"]["items"] == 0
+
+
+async def test_the_answer_log_keeps_every_scored_output_and_only_those(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "answers.jsonl"
+    body = {
+        "invalid_groups": "report",
+        "groups": [group(DIFFERENT[:2], id="fine"), group(["x" * 2000], id="too-long"), group(DIFFERENT[2:3])],
+    }
+    async with services(max_field_chars=1000, answer_log=log) as (client, _):
+        first = await rewards(client, body)
+        second = await rewards(client, {"groups": [group(DIFFERENT[:1], id="again")]})
+    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    scored = [(g["id"], c) for out in (first, second) for g in out["groups"] for c in g["candidates"]]
+    assert [(line["group_id"], line["candidate_id"]) for line in lines] == [(g, c["id"]) for g, c in scored]
+    assert [line["group_id"] for line in lines] == ["fine", "fine", "2", "again"]  # the refused group is not there
+    assert [line["reward"] for line in lines] == [c["reward"] for _, c in scored]
+    assert [line["raw_reward"] for line in lines] == [c["raw_reward"] for _, c in scored]
+    sent = [*DIFFERENT[:2], DIFFERENT[2], DIFFERENT[0]]
+    texts = [with_reply(reply) for reply in sent]
+    assert [line["candidate_sha256"] for line in lines] == [text_digest(t) for t in texts]
