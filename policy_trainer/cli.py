@@ -147,6 +147,17 @@ def train(
     wait: Annotated[bool, typer.Option(help="Follow the job's log until it ends; exit 1 unless it succeeded.")] = True,
     timeout: Annotated[float | None, typer.Option(help="Seconds to follow the job (it keeps running after).")] = None,
     job_id: Annotated[str | None, typer.Option(help="The job's submission id; Ray makes one if not given.")] = None,
+    local: Annotated[
+        bool,
+        typer.Option(
+            help="Run here on the CPU instead (docs/training.md): both services, a Ray head and OpenRLHF's "
+            "trainer on 127.0.0.1, stopped at the end; each step's metrics printed as a JSON line."
+        ),
+    ] = False,
+    steps: Annotated[int, typer.Option(min=1, help="With --local: GRPO steps to run.")] = 2,
+    work_dir: Annotated[
+        Path, typer.Option(help="With --local: prompts, logs, answer log and checkpoint go here.")
+    ] = Path("runs/local"),
     openrlhf_args: Annotated[
         list[str] | None, typer.Argument(help="Further OpenRLHF flags, after `--` (added to extra_args).")
     ] = None,
@@ -157,6 +168,9 @@ def train(
     run = _load(TrainerSettings, config, overrides)
     if openrlhf_args:
         run = run.model_copy(update={"extra_args": [*run.extra_args, *openrlhf_args]})
+    if local:
+        _train_locally(run, steps, work_dir, dry_run)
+        return
     command = build_command(run)
     if check:
         _check(run, command)
@@ -176,6 +190,31 @@ def train(
         raise _fail(str(exc)) from None
     if not outcome.succeeded:
         raise _fail(f"job {submitted} {outcome.status}: {outcome.message.strip()}")
+
+
+def _train_locally(run: TrainerSettings, steps: int, work_dir: Path, dry_run: bool) -> None:
+    """``train --local``: the run on this machine's CPU, each step's metrics a JSON line on stdout."""
+    from policy_trainer.cpu.adaptations import CpuModeError
+    from policy_trainer.local_run import LocalRunError, local_command, run_local
+
+    try:
+        if dry_run:
+            _show(local_command(run))
+            return
+        done = run_local(run, steps, work_dir, on_step=lambda metrics: typer.echo(json.dumps(metrics)))
+    except (CpuModeError, LocalRunError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    if len(done.steps) != steps:
+        raise _fail(f"OpenRLHF logged {len(done.steps)} steps, not {steps}; its log: {done.log_path}")
+    summary = {
+        "steps": len(done.steps),
+        "answers": len(done.answers),
+        "output_dir": str(done.output_dir),
+        "wall_s": round(done.wall_s, 1),
+        "peak_rss_gib": round(done.peak_rss_bytes / 2**30, 2),
+        "log": str(done.log_path),
+    }
+    stderr.print(json.dumps(summary))
 
 
 def preflight(

@@ -7,8 +7,8 @@ prompt (as ``RolloutRayActor.generate_responses`` does), the conversion of each 
 answers each prompt with the replies a test chose.
 
 OpenRLHF's experience maker imports ``openrlhf.models``, which imports ``flash_attn`` at module top
-level; flash-attn is a CUDA build, so when it is missing a stub package from ``tests/stubs`` stands in
-(its functions raise if called; nothing on this path calls them).
+level; flash-attn is a CUDA build, so when it is missing the CPU mode's stub package
+(``policy_trainer/cpu/stubs``) stands in (its functions raise if called; nothing on this path calls them).
 """
 
 from __future__ import annotations
@@ -18,25 +18,25 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import torch
 
-STUBS = Path(__file__).resolve().parent / "stubs"
+from policy_trainer.cpu.adaptations import STUBS
+
 if importlib.util.find_spec("flash_attn") is None:
     sys.path.append(str(STUBS))
 
-from openrlhf.datasets.prompts_dataset import preprocess_data  # noqa: E402
-from openrlhf.trainer.ppo_utils.experience_maker import RemoteExperienceMaker  # noqa: E402
-from openrlhf.trainer.ppo_utils.kl_controller import FixedKLController  # noqa: E402
-from openrlhf.trainer.ppo_utils.samples_generator import SamplesGenerator  # noqa: E402
-from vllm import SamplingParams  # noqa: E402
+from openrlhf.datasets.prompts_dataset import preprocess_data
+from openrlhf.trainer.ppo_utils.experience_maker import RemoteExperienceMaker
+from openrlhf.trainer.ppo_utils.kl_controller import FixedKLController
+from openrlhf.trainer.ppo_utils.samples_generator import SamplesGenerator
+from vllm import SamplingParams
 
-from policy_trainer.launcher import openrlhf_flags  # noqa: E402
-from policy_trainer.openrlhf_cli import parse_openrlhf_args  # noqa: E402
-from policy_trainer.settings import TrainerSettings  # noqa: E402
+from policy_trainer.launcher import openrlhf_flags
+from policy_trainer.openrlhf_cli import parse_openrlhf_args
+from policy_trainer.settings import TrainerSettings
 
 MAX_LEN = 4096
 

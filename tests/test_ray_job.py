@@ -26,7 +26,7 @@ from tests.support import free_port, running
 from unifireward.cli import app
 
 pytest.importorskip("ray.job_submission")
-from tests.ray_cluster import RayHead, ray_head  # after the skip: psutil comes with Ray
+from policy_trainer.ray_head import RayHead, ray_head  # after the skip: psutil comes with Ray
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 JOB_TIMEOUT_S = 120

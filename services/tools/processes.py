@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from services.tools.readiness import wait_until_ready
 
@@ -25,7 +26,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def stop_processes(procs: Sequence[subprocess.Popen[bytes]], grace_s: float = 20.0) -> None:
+def stop_processes(procs: Sequence[subprocess.Popen[Any]], grace_s: float = 20.0) -> None:
     """Stop processes by pid: SIGTERM to all, then SIGKILL to those still running after ``grace_s``."""
     for proc in procs:
         if proc.poll() is None:

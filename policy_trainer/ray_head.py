@@ -44,6 +44,7 @@ class RayHead:
     """A running head: its job server's address, its process, and where it writes."""
 
     address: str
+    gcs_address: str
     process: subprocess.Popen[bytes]
     temp_dir: Path
     log_path: Path
@@ -76,7 +77,7 @@ def _stop(process: subprocess.Popen[bytes], grace_s: float) -> None:
 
 
 @contextlib.contextmanager
-def ray_head(num_cpus: int = 2, timeout_s: float = 90.0, grace_s: float = 40.0) -> Iterator[RayHead]:
+def ray_head(num_cpus: int = 2, num_gpus: int = 0, timeout_s: float = 90.0, grace_s: float = 40.0) -> Iterator[RayHead]:
     """A Ray head on 127.0.0.1 with a dashboard (the job server), ready to take jobs.
 
     Raises:
@@ -94,6 +95,7 @@ def ray_head(num_cpus: int = 2, timeout_s: float = 90.0, grace_s: float = 40.0) 
         "--dashboard-host=127.0.0.1",
         "--include-dashboard=true",
         f"--num-cpus={num_cpus}",
+        f"--num-gpus={num_gpus}",  # logical: OpenRLHF's placement groups ask for GPUs (the CPU mode)
         "--min-worker-port=0",  # 0: workers bind random free ports
         "--max-worker-port=0",
         f"--temp-dir={temp_dir}",
@@ -110,7 +112,7 @@ def ray_head(num_cpus: int = 2, timeout_s: float = 90.0, grace_s: float = 40.0) 
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the Ray head did not take jobs in {timeout_s} s:\n{log_path.read_text()}")
             time.sleep(0.5)
-        yield RayHead(address, process, temp_dir, log_path)
+        yield RayHead(address, f"127.0.0.1:{ports['--port']}", process, temp_dir, log_path)
     finally:
         _stop(process, grace_s)
         shutil.rmtree(temp_dir, ignore_errors=True)
