@@ -5,7 +5,8 @@ device is ``"cpu"``; ``set_device``, ``synchronize``, ``empty_cache`` and ``curr
 and ``device``, which reads ``"cuda:..."`` as the CPU. A module of its own, so that Ray, which pickles
 OpenRLHF's actor classes with their globals, sends it by name to the workers.
 
->>> device("cuda:0"), cuda.current_device(), tensor([1]).device
+>>> from policy_trainer.cpu import cpu_torch
+>>> cpu_torch.device("cuda:0"), cpu_torch.cuda.current_device(), cpu_torch.tensor([1]).device
 (device(type='cpu'), 'cpu', device(type='cpu'))
 """
 
