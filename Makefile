@@ -12,7 +12,7 @@ export REWARD_PORT ?= 8000
 export EMBEDDER_HOST ?= 127.0.0.1
 export EMBEDDER_PORT ?= 8001
 
-.PHONY: run test lint format install install-dev install-vllm install-train train-judge eval-judge openapi clean
+.PHONY: run test lint format install install-dev install-vllm install-train grpo-smoke train-judge eval-judge openapi clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ format: install-dev
 # The vLLM and OpenRLHF tests run on CPU too, so both are installed before anything is checked.
 test: $(VENV)/.installed-train lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
+
+# GRPO end to end on the CPU (docs/training.md): OpenRLHF's whole loop with each reward source, then TRL's
+# GRPOTrainer, against both services on loopback; one JSON line per run, exit 1 when a check fails.
+grpo-smoke: $(VENV)/.installed-train
+	HF_HUB_OFFLINE=1 $(PY) -m tests.grpo_smoke runs/grpo-smoke
 
 # Rebuild the CPU judge's artifact from ESConv (train on train, tune on valid).
 train-judge: install

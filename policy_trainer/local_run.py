@@ -316,10 +316,12 @@ def _drive(
     from services.tools.processes import stop_processes
 
     deadline = time.monotonic() + timeout_s
-    with log_path.open("w", encoding="utf-8") as log:
-        proc = subprocess.Popen(
+    with (
+        log_path.open("w", encoding="utf-8") as log,
+        subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-        )
+        ) as proc,
+    ):
         timer = threading.Timer(timeout_s, stop_processes, args=([proc],))
         timer.start()
         try:
