@@ -61,6 +61,12 @@ class EmbedderMetrics:
             "history_cache_lookups", "History texts looked up, by outcome", ["outcome"], namespace=ns, registry=registry
         )
         self.cache_size = Gauge("history_cache_entries", "History vectors cached", namespace=ns, registry=registry)
+        self.non_finite = Counter(
+            "non_finite_batches",
+            "Batches the model answered with NaN or infinite vectors (failed with 502)",
+            namespace=ns,
+            registry=registry,
+        )
 
     def on_batch(self, stats: BatchStats) -> None:
         """Record one model call."""
@@ -100,6 +106,10 @@ class EmbeddingService:
             vectors = await self.backend.embed([t.text for t in items])
         except EmbeddingBackendError as exc:
             raise BackendFailureError(f"the {self.backend.name} backend failed: {exc}") from exc
+        if not np.isfinite(vectors).all():  # a NaN vector would make NaN redundancy and NaN rewards downstream
+            self.metrics.non_finite.inc()
+            logger.error("the %s backend gave non-finite vectors: the batch fails", self.backend.name)
+            raise BackendFailureError(f"the {self.backend.name} backend gave non-finite vectors")
         return list(vectors)
 
     def _count_tokens(self, texts: Sequence[str]) -> list[int]:

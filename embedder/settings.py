@@ -53,6 +53,9 @@ class EmbedderSettings(ServiceSettings):
     history_cache_size: int = Field(
         50_000, ge=0, description="History-utterance embeddings kept (least recently used go first); 0: no cache."
     )
+    fake_delay_s: float = Field(
+        0.0, ge=0, description="Seconds the fake backend sleeps per batch (load and fault tests); 0: none."
+    )
 
     @model_validator(mode="after")
     def _batch_fits(self) -> EmbedderSettings:

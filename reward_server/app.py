@@ -40,7 +40,9 @@ def create_app(
 
     Returns:
         The app. Its lifespan starts the micro-batcher, loads the backend in the background (so
-        ``/health`` answers at once and ``/ready`` says when judging can start) and closes both.
+        ``/health`` answers at once and ``/ready`` says when judging can start) and closes both. When
+        the service is told to stop, the groups of ``/openrlhf/reward`` waiting for siblings are scored
+        at once as they are.
     """
     settings = settings or RewardSettings()
     backend = backend or make_backend(settings)
@@ -68,6 +70,7 @@ def create_app(
         router=router,
         on_start=start,
         on_stop=stop,
+        on_drain=openrlhf.drain,
     )
     app.state.service = service
     app.state.group_service = group_service

@@ -84,6 +84,8 @@ class Judged:
 
     results: list[JudgeResult]
     usage: Usage
+    #: How long the work waited for room in a full queue (only with a ``room_timeout_s``).
+    room_wait_s: float = 0.0
 
 
 class JudgeService:
@@ -161,13 +163,20 @@ class JudgeService:
             results=judged.results, model=self.backend.model, template_version=TEMPLATE_VERSION, usage=judged.usage
         )
 
-    async def run(self, inputs: Sequence[JudgeInput], scoring: Scoring) -> Judged:
+    async def run(self, inputs: Sequence[JudgeInput], scoring: Scoring, room_timeout_s: float | None = None) -> Judged:
         """Judge translated inputs through the micro-batcher; ``scoring`` says how verdicts become rewards.
+        With ``room_timeout_s`` a full queue is waited for (up to that long) instead of refused.
 
         Raises:
-            QueueFullError: the batcher's queue is full.
+            QueueFullError: the batcher's queue is full (or stayed full for ``room_timeout_s``).
         """
-        replies = await self.batcher.submit([item.task for item in inputs]) if inputs else []
+        tasks = [item.task for item in inputs]
+        room_wait_s = 0.0
+        if room_timeout_s is None:
+            replies = await self.batcher.submit(tasks)
+        else:
+            submitted = await self.batcher.submit_within(tasks, room_timeout_s)
+            replies, room_wait_s = submitted.results, submitted.room_wait_s
         results = [self._result(item, reply, scoring) for item, reply in zip(inputs, replies, strict=True)]
         usage = Usage(
             items=len(results),
@@ -175,7 +184,7 @@ class JudgeService:
             prompt_tokens=sum(r.prompt_tokens for r in replies),
             completion_tokens=sum(r.completion_tokens for r in replies),
         )
-        return Judged(results, usage)
+        return Judged(results, usage, room_wait_s)
 
     def _result(self, item: JudgeInput, reply: JudgeReply, scoring: Scoring) -> JudgeResult:
         item_id, task = item.id, item.task

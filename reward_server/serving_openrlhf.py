@@ -14,6 +14,8 @@ What the client is promised: a well-formed request is answered 200 within
 training step). A sample the judge could not score, or not in time, gets
 ``REWARD_OPENRLHF_FALLBACK_REWARD`` with ``fallback`` = 1 in its logs; an embedder failure leaves the
 reward unweighted with ``reweighted`` = 0. A label without ``group_id`` is scored as a group of one.
+A gathered group is never refused by a full judge queue while its deadline allows: it waits for room
+(first come, first served, in pieces the queue holds), with ``queue_full`` = 1 in its logs.
 
 Samples are grouped by ``group_id`` and the label's content: two prompts that wrongly share an id
 never get judged against each other's dialogue.
@@ -43,7 +45,7 @@ from services.contracts.openrlhf import (
     policy_output,
 )
 from services.core.batching import QueueFullError
-from services.core.errors import InvalidRequestError, ServiceError
+from services.core.errors import InvalidRequestError, NotReadyError, ServiceError
 from services.core.gathering import Group, GroupGatherer
 from services.core.judge_prompts import JudgeTask
 from services.core.schemas import SCHEMAS
@@ -70,6 +72,13 @@ class GathererMetrics:
             buckets=(0.25, 0.5, 0.75, 0.99, 1.0),
         )
         self.open = Gauge("openrlhf_open_groups", "Groups waiting for siblings", namespace=ns, registry=registry)
+        self.queue_full = Counter(
+            "openrlhf_queue_full_groups",
+            "Groups that found the judge's queue full and waited for room, by outcome (judged, fallback)",
+            ["outcome"],
+            namespace=ns,
+            registry=registry,
+        )
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,8 @@ class Sample:
     label: PromptLabel
     output: str
     task: JudgeTask
+    #: When its request arrived (``time.monotonic``): its answer is due a deadline later.
+    received: float
 
 
 class OpenRLHFGatherer:
@@ -105,11 +116,16 @@ class OpenRLHFGatherer:
         )
         self.metrics.open.set_function(lambda: self.gatherer.open_groups)
 
+    async def drain(self) -> None:
+        """Score every waiting group now, as a partial group, and wait until every group is scored."""
+        logger.info("stopping: scoring %d waiting groups as they are", self.gatherer.open_groups)
+        await self.gatherer.drain()
+
     async def close(self) -> None:
         """Answer every waiting sample with the fallback reward and stop the groups being scored."""
         await self.gatherer.close()
 
-    def _read(self, request: OpenRLHFRewardRequest) -> list[Sample]:
+    def _read(self, request: OpenRLHFRewardRequest, received: float) -> list[Sample]:
         """Each sample's label, output and judge task; every check happens before any sample joins a group."""
         n = len(request.query)
         for name, values in (("prompts", request.prompts), ("labels", request.labels)):
@@ -128,7 +144,7 @@ class OpenRLHFGatherer:
             judge.limits.item_count(label.group_size, f"labels.{i}.group_size")
             schema = SCHEMAS[label.schema_name]
             task = judge.prepare(schema, label.mode, label.history, label.reference, output, f"query.{i}")
-            samples.append(Sample(label, output, task))
+            samples.append(Sample(label, output, task, received))
         return samples
 
     async def reward(self, request: OpenRLHFRewardRequest) -> OpenRLHFRewardResponse:
@@ -139,9 +155,10 @@ class OpenRLHFGatherer:
                 or a missing reference where the mode needs one.
             LimitExceededError: more samples, or a larger group, than the settings allow.
             QueueFullError: too many groups are waiting for siblings.
+            NotReadyError: the judge's backend died, so samples got no reward (503, never fallback rewards).
         """
         started = time.monotonic()
-        samples = self._read(request)
+        samples = self._read(request, started)
         try:
             futures = self.gatherer.join_all([(group_key(s.label), s.label.group_size, s.label, s) for s in samples])
         except QueueFullError as exc:
@@ -149,11 +166,26 @@ class OpenRLHFGatherer:
         remaining = self.settings.openrlhf.deadline_s - (time.monotonic() - started)
         await asyncio.wait([asyncio.shield(f) for f in futures], timeout=max(remaining, 0.0))
         scored = [self._answer(future) for future in futures]
+        self._refuse_if_dead(scored)
         return OpenRLHFRewardResponse(
             rewards=[s.reward for s in scored],
             scores=[s.reward for s in scored],
             extra_logs={key: [s.extra_logs[key] for s in scored] for key in EXTRA_LOG_KEYS},
         )
+
+    def _refuse_if_dead(self, scored: list[SampleReward]) -> None:
+        """A dead judge is an error OpenRLHF sees, never fallback rewards it would train on.
+
+        Raises:
+            NotReadyError: a sample got the fallback and the judge's backend reports itself dead.
+        """
+        backend = self.groups.judge.backend
+        if any(s.fallback for s in scored) and not backend.healthy():
+            self.metrics.samples.labels("judge_dead").inc(len(scored))
+            logger.error(
+                "the %s judge is dead: %d samples answered 503, not fallback rewards", backend.name, len(scored)
+            )
+            raise NotReadyError(f"the {backend.name} judge is dead; no reward was given (see the service's log)")
 
     def _answer(self, future: asyncio.Future[SampleReward]) -> SampleReward:
         if future.done():
@@ -182,13 +214,34 @@ class OpenRLHFGatherer:
             )
             for g, group in enumerate(groups)
         ]
+        due = min(s.received for g in groups for s in g.items) + self.settings.openrlhf.deadline_s
         try:
-            scored = await self.groups.score(inputs, self.groups.params(), self.settings.scoring)
+            scored = await self.groups.score(
+                inputs, self.groups.params(), self.settings.scoring, room_timeout_s=max(due - time.monotonic(), 0.0)
+            )
         except ServiceError as exc:
             logger.warning("%d groups were not judged (%s): fallback rewards", len(groups), exc.message)
-            return [[self._fallback(g.fill)] * len(g.items) for g in groups]
+            full = isinstance(exc, QueueFullError)
+            if full:
+                self.metrics.queue_full.labels("fallback").inc(len(groups))
+            return [[self._flag(self._fallback(g.fill), full)] * len(g.items) for g in groups]
         fallback = self.settings.openrlhf.fallback_reward
-        return [
-            [candidate_sample(c, fallback_reward=fallback, group_fill=g.fill) for c in out.candidates]
+        full = scored.room_wait_s > 0
+        if full:
+            self.metrics.queue_full.labels("judged").inc(len(groups))
+            logger.info("the judge's queue was full: %d groups waited %.2f s for room", len(groups), scored.room_wait_s)
+        results = [
+            [self._flag(candidate_sample(c, fallback_reward=fallback, group_fill=g.fill), full) for c in out.candidates]
             for g, out in zip(groups, scored.groups, strict=True)
         ]
+        unjudged = sum(s.fallback for samples in results for s in samples)
+        if unjudged:
+            logger.warning("the judge gave no reward to %d samples (backend_error): fallback rewards", unjudged)
+        return results
+
+    @staticmethod
+    def _flag(sample: SampleReward, queue_full: bool) -> SampleReward:
+        """The sample with ``queue_full`` set in its logs when its group waited for room in the judge's queue."""
+        if queue_full:
+            sample.extra_logs["queue_full"] = 1.0
+        return sample

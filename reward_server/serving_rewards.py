@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,7 +45,7 @@ from services.contracts.reward import (
     RewardsResponse,
     Usage,
 )
-from services.core.errors import ServiceError
+from services.core.errors import NotReadyError, ServiceError
 from services.core.judge_prompts import TEMPLATE_VERSION, JudgeTask
 from services.core.redundancy import apply_weight
 from services.core.schemas import SCHEMAS
@@ -96,6 +97,8 @@ class ScoredGroups:
     model: str
     embedder_model: str | None
     usage: Usage
+    #: How long the judge work waited for room in a full queue (only with a ``room_timeout_s``).
+    room_wait_s: float = 0.0
 
 
 def candidate_reward(
@@ -129,6 +132,12 @@ def candidate_reward(
         redundancy=status,
         judge=result,
     )
+
+
+def _finite(scored: GroupRedundancyOut) -> bool:
+    """Whether every number of a group's redundancy is finite (a NaN weight would make a NaN reward)."""
+    numbers = [*scored.s_in, *scored.s_hi, *scored.weights, scored.tau, scored.mean_length]
+    return all(math.isfinite(x) for x in numbers)
 
 
 def _not_scored(group_id: str, exc: ServiceError) -> GroupRewards:
@@ -219,11 +228,17 @@ class GroupRewardService:
             LimitExceededError: more outputs (or, with ``invalid_groups: reject``, messages) than allowed.
             InvalidRequestError: with ``invalid_groups: reject``, a field over its limit or a missing reference.
             QueueFullError: the judge's queue is full.
+            NotReadyError: the judge's backend died while judging (503, never rewards without judgments).
         """
         translated = self._translate(request)
         params = self.params(request.redundancy)
         valid = [g for g in translated if isinstance(g, GroupInput)]
         scored = await self.score(valid, params, request.scoring or self.settings.scoring)
+        backend = self.judge.backend
+        failed = any(c.judge.status == "backend_error" for g in scored.groups for c in g.candidates)
+        if failed and not backend.healthy():
+            logger.error("the %s judge is dead: a rewards request answered 503", backend.name)
+            raise NotReadyError(f"the {backend.name} judge is dead; no reward was given (see the service's log)")
         answers = iter(scored.groups)
         return RewardsResponse(
             groups=[next(answers) if isinstance(g, GroupInput) else g for g in translated],
@@ -234,16 +249,23 @@ class GroupRewardService:
             usage=scored.usage,
         )
 
-    async def score(self, groups: Sequence[GroupInput], params: RedundancyParams, scoring: Scoring) -> ScoredGroups:
+    async def score(
+        self,
+        groups: Sequence[GroupInput],
+        params: RedundancyParams,
+        scoring: Scoring,
+        room_timeout_s: float | None = None,
+    ) -> ScoredGroups:
         """Judge every output of the groups while the embedder measures their redundancy, then combine;
-        ``scoring`` says how each output's verdicts become its raw reward.
+        ``scoring`` says how each output's verdicts become its raw reward. With ``room_timeout_s`` a full
+        judge queue is waited for (work with its own deadline, such as gathered groups) instead of refused.
 
         Raises:
-            QueueFullError: the judge's queue is full.
+            QueueFullError: the judge's queue is full (or stayed full for ``room_timeout_s``).
         """
         inputs = [JudgeInput(c.id, c.task) for group in groups for c in group.candidates]
         judged, (redundancy, status, error) = await asyncio.gather(
-            self.judge.run(inputs, scoring), self._redundancy(groups, params)
+            self.judge.run(inputs, scoring, room_timeout_s), self._redundancy(groups, params)
         )
         self.outcomes.labels(status).inc()
         results = iter(judged.results)
@@ -273,7 +295,7 @@ class GroupRewardService:
                 ]
             )
         embedder_model = redundancy.model if redundancy is not None else None
-        return ScoredGroups(out, self.judge.backend.model, embedder_model, judged.usage)
+        return ScoredGroups(out, self.judge.backend.model, embedder_model, judged.usage, judged.room_wait_s)
 
     async def _redundancy(
         self, groups: Sequence[GroupInput], params: RedundancyParams
@@ -313,8 +335,14 @@ class GroupRewardService:
             failure = "embedder_error", str(exc)
         else:
             sizes = [len(group.candidates) for group in groups]
-            if [len(scored.weights) for scored in answer.groups] == sizes:
+            if any(
+                [len(scored.weights), len(scored.s_in), len(scored.s_hi)] != [size] * 3
+                for scored, size in zip(answer.groups, sizes, strict=False)
+            ) or len(answer.groups) != len(sizes):
+                failure = "embedder_error", "the embedding service's answer does not match the groups sent"
+            elif not all(_finite(scored) for scored in answer.groups):
+                failure = "embedder_error", "the embedding service answered non-finite redundancy (NaN or infinity)"
+            else:
                 return answer, "ok", None
-            failure = "embedder_error", "the embedding service's answer does not match the groups sent"
         logger.warning("rewards are unweighted: %s", failure[1])
         return None, *failure

@@ -266,6 +266,9 @@ class RewardSettings(ServiceSettings):
     max_open_cohorts: int = Field(
         100_000, ge=1, description="Groups of /openrlhf/reward waiting for siblings at once; past it, requests get 429."
     )
+    fake_delay_s: float = Field(
+        0.0, ge=0, description="Seconds the fake backend sleeps per judge batch (load and fault tests); 0: none."
+    )
 
     sampling: SamplingSettings = Field(default_factory=SamplingSettings, description=SamplingSettings.__doc__)
     engine: EngineSettings = Field(default_factory=EngineSettings, description=EngineSettings.__doc__)

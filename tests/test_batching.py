@@ -197,3 +197,48 @@ async def test_work_queued_while_the_handler_is_busy_joins_the_next_batch_at_onc
         assert await first == [10]
         assert [await t for t in later] == [[20], [30], [40], [50]]
     assert rec.batches == [[1], [2, 3, 4], [5]]  # topped up to the cost budget (2+3+4 <= 12 < 2+3+4+5)
+
+
+async def test_submit_within_waits_for_room_in_pieces_first_come_first_served() -> None:
+    rec = Recorder()
+    rec.gate.clear()
+    async with running(MicroBatcher(rec, max_batch_size=4, max_wait_s=0, max_queued_items=3)) as b:
+        first = asyncio.create_task(b.submit([0]))
+        await rec.entered.wait()  # the handler holds batch [0]; the queue (3) is free
+        big = asyncio.create_task(b.submit_within(list(range(1, 11)), timeout_s=5))  # 10 items, over 3 times the queue
+        await asyncio.sleep(0.01)
+        assert b.waiting_for_room == 1 and b.queued_items == 3
+        late = asyncio.create_task(b.submit_within([99], timeout_s=5))
+        await asyncio.sleep(0.01)
+        with pytest.raises(QueueFullError):  # others wait for room: a plain submit is refused, not let ahead
+            await b.submit([50])
+        rec.gate.set()
+        submitted = await big
+        assert submitted.results == [i * 10 for i in range(1, 11)] and submitted.room_wait_s > 0
+        assert (await late).results == [990]
+        assert await first == [0]
+    assert [item for batch in rec.batches for item in batch] == [0, *range(1, 11), 99]  # in order of arrival
+    assert max(len(batch) for batch in rec.batches) <= 3
+
+
+async def test_submit_within_gives_up_at_its_timeout_and_gives_the_room_back() -> None:
+    rec = Recorder()
+    rec.gate.clear()
+    async with running(MicroBatcher(rec, max_batch_size=2, max_wait_s=0, max_queued_items=2)) as b:
+        first = asyncio.create_task(b.submit([0]))
+        await rec.entered.wait()
+        queued = asyncio.create_task(b.submit([1, 2]))
+        await asyncio.sleep(0.01)
+        with pytest.raises(QueueFullError, match="stayed full"):
+            await b.submit_within([3, 4, 5], timeout_s=0.05)
+        cancelled = asyncio.create_task(b.submit_within([6], timeout_s=5))
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cancelled
+        assert b.waiting_for_room == 0 and b.queued_items == 2
+        rec.gate.set()
+        assert await first == [0] and await queued == [10, 20]
+        assert (await b.submit_within([7], timeout_s=1)).results == [70]  # nothing of the withdrawn work is left
+        assert b.queued_items == 0
+    assert [item for batch in rec.batches for item in batch] == [0, 1, 2, 7]

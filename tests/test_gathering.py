@@ -116,3 +116,15 @@ async def test_join_all_joins_every_sample_or_none() -> None:
     assert g.open_groups == 1 and not waiting.done()  # the refused request added nothing to "a"
     joined = g.join_all([("a", 2, "c", "y"), ("b", 2, "c", "x"), ("b", 2, "c", "y")])
     assert await asyncio.gather(waiting, *joined) == ["c:x:1.0", "c:y:1.0", "c:x:1.0", "c:y:1.0"]
+
+
+async def test_drain_scores_waiting_groups_as_they_are_and_later_samples_at_once() -> None:
+    score = Recorder()
+    closes: list[tuple[str, float]] = []
+    g = gatherer(score, wait_s=60, flush_s=5, on_close=lambda why, fill: closes.append((why, fill)))
+    waiting = [g.join("w", 4, "c", "a"), g.join("w", 4, "c", "b")]
+    await asyncio.wait_for(g.drain(), 1)  # neither the 60 s wait nor the 5 s flush is waited for
+    assert await asyncio.gather(*waiting) == ["c:a:0.5", "c:b:0.5"]
+    late = g.join("x", 4, "c", "z")  # a sample arriving while stopping is scored at once, with its group as it is
+    assert await asyncio.wait_for(late, 1) == "c:z:0.25"
+    assert closes == [("shutdown", 0.5), ("shutdown", 0.25)] and g.open_groups == 0

@@ -14,13 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from embedder.backends.fake import FakeEmbedder
 from reward_server.app import create_app as create_reward
 from reward_server.backends.fake import FakeJudge
 from reward_server.settings import RewardSettings
-from services.contracts.clients import EmbedderClient
 from services.contracts.openrlhf import EXTRA_LOG_KEYS
-from tests.support import error_of, free_port, in_process
+from tests.support import error_of, in_process
 from tests.test_group_rewards import DIFFERENT, HISTORY, REFERENCE, services, with_reply
 
 PROMPT = "<|im_start|>user\nI'm afraid I will lose my job.<|im_end|>\n<|im_start|>assistant\n"
@@ -133,13 +131,6 @@ async def test_judge_failures_give_flagged_fallback_rewards() -> None:
     assert all(logs["fallback"] == 0.0 and logs["raw_reward"] == 5.0 for _, logs in fine)
 
 
-async def test_a_crashing_judge_gives_every_sample_the_fallback() -> None:
-    bodies = [sample(r, label("crash", group_size=2), "[[judge:crash]]") for r in DIFFERENT[:2]]
-    async with services() as (client, _):
-        answers = [one(a) for a in await asyncio.gather(*(post(client, b) for b in bodies))]
-    assert all(reward == 0.0 and logs["fallback"] == 1.0 for reward, logs in answers)
-
-
 async def test_a_judge_slower_than_the_deadline_still_gets_an_answer_in_time() -> None:
     async with services(
         judge=FakeJudge(delay_s=5.0), cohort_wait_s=0.1, openrlhf_deadline_s=0.6, openrlhf_fallback_reward=-2.0
@@ -155,25 +146,7 @@ async def test_a_judge_slower_than_the_deadline_still_gets_an_answer_in_time() -
     assert 'unifireward_openrlhf_samples_total{outcome="late"} 2.0' in metrics
 
 
-async def test_embedder_down_leaves_rewards_unweighted() -> None:
-    down = EmbedderClient(f"http://127.0.0.1:{free_port()}", retries=0)
-    app = create_reward(RewardSettings(_env_file=None, backend="fake"), backend=FakeJudge(), embedder=down)
-    async with in_process(app) as client:
-        answers = await asyncio.gather(*(post(client, sample(r, label("g"))) for r in DIFFERENT))
-    for answer in answers:
-        reward, logs = one(answer)
-        assert reward == 5.0 and logs["reweighted"] == 0.0 and logs["fallback"] == 0.0 and logs["weight"] == 1.0
-
-
-async def test_a_slow_embedder_is_cut_and_rewards_come_back_unweighted() -> None:
-    async with services(FakeEmbedder(delay_s=3.0), embedder_timeout_s=0.2) as (client, _):
-        answers = await asyncio.gather(*(post(client, sample(r, label("g"))) for r in DIFFERENT))
-    for answer in answers:
-        reward, logs = one(answer)
-        assert reward == 5.0 and logs["reweighted"] == 0.0 and logs["fallback"] == 0.0
-
-
-async def test_waiting_samples_are_answered_when_the_service_stops() -> None:
+async def test_close_answers_what_is_left_with_the_fallback() -> None:
     app = create_reward(RewardSettings(_env_file=None, backend="fake", embedder_url=""), backend=FakeJudge())
     async with in_process(app) as client:
         pending = asyncio.ensure_future(post(client, sample(DIFFERENT[0], label("never", 4))))

@@ -11,7 +11,11 @@ def make_backend(settings: EmbedderSettings) -> EmbeddingBackend:
     if settings.backend == "fake":
         from embedder.backends.fake import FakeEmbedder
 
-        return FakeEmbedder(model=settings.served_model_name or "fake-embedder", max_seq_length=settings.max_seq_length)
+        return FakeEmbedder(
+            model=settings.served_model_name or "fake-embedder",
+            max_seq_length=settings.max_seq_length,
+            delay_s=settings.fake_delay_s,
+        )
     from embedder.backends.sentence_transformers import SentenceTransformersEmbedder
 
     return SentenceTransformersEmbedder(

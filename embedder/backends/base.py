@@ -40,6 +40,9 @@ class EmbeddingBackend(Protocol):
     async def close(self) -> None:
         """Release the model."""
 
+    def healthy(self) -> bool:
+        """False once the backend can no longer embed (so ``/ready`` fails); True otherwise."""
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens of each text as the model reads it (after truncation, with special tokens)."""
 

@@ -1,8 +1,9 @@
 """A deterministic embedding backend for tests: hashed bags of words, no model.
 
 Equal texts get equal vectors, texts sharing words get similar ones, and a text with no words gets
-a fixed vector. ``fail = True`` makes every batch fail and ``delay_s`` slows every batch, so tests can
-reach the service's error paths. Every call is recorded in ``batches``.
+a fixed vector. ``fail = True`` makes every batch fail, ``dead = True`` too and makes ``healthy()``
+False, ``nan = True`` gives NaN vectors, and ``delay_s`` slows every batch, so tests can reach the
+service's error paths. Every call is recorded in ``batches``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class FakeEmbedder:
         self.max_seq_length = max_seq_length
         self.delay_s = delay_s
         self.fail = False
+        self.dead = False
+        self.nan = False
         self.batches: list[list[str]] = []
 
     async def start(self) -> None:
@@ -36,6 +39,10 @@ class FakeEmbedder:
 
     async def close(self) -> None:
         """Nothing to release."""
+
+    def healthy(self) -> bool:
+        """False while ``dead`` is set."""
+        return not self.dead
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Words plus two special tokens, truncated."""
@@ -61,8 +68,10 @@ class FakeEmbedder:
         self.batches.append(list(texts))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        if self.fail:
+        if self.fail or self.dead:
             raise EmbeddingBackendError("the fake embedder failed on purpose")
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
+        if self.nan:
+            return np.full((len(texts), self.dimensions), np.nan, dtype=np.float32)
         return np.stack([self._vector(t) for t in texts])

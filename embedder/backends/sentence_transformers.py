@@ -62,6 +62,10 @@ class SentenceTransformersEmbedder:
         """Drop the model."""
         self._st = self._counter = None
 
+    def healthy(self) -> bool:
+        """Always: an in-process model has no engine to lose (a failed batch fails alone)."""
+        return True
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens the model reads per text (special tokens included, truncated)."""
         if not texts:

@@ -11,7 +11,7 @@ def make_backend(settings: RewardSettings) -> JudgeBackend:
     if settings.backend == "fake":
         from reward_server.backends.fake import FakeJudge
 
-        return FakeJudge(max_batch_size=settings.max_batch_size)
+        return FakeJudge(max_batch_size=settings.max_batch_size, delay_s=settings.fake_delay_s)
     if settings.backend in ("vllm", "openai"):
         return _make_generative(settings)
     from reward_server.backends.classifier import ClassifierJudge

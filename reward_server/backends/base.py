@@ -22,6 +22,10 @@ class BackendError(RuntimeError):
     """The backend failed on a batch; the service answers those items with ``backend_error``."""
 
 
+class BackendDeadError(BackendError):
+    """The backend can no longer work (its engine died); from now on ``healthy()`` is False."""
+
+
 @dataclass
 class JudgeReply:
     """A backend's answers to one task.
@@ -70,6 +74,10 @@ class JudgeBackend(Protocol):
 
     async def close(self) -> None:
         """Release the model and any connections."""
+
+    def healthy(self) -> bool:
+        """False once the backend can no longer judge (a dead engine), so ``/ready`` fails and work is
+        refused with 503 rather than answered with fallback rewards; True otherwise (also before ``start``)."""
 
     async def judge(self, tasks: Sequence[JudgeTask]) -> list[JudgeReply]:
         """Answer every turn of every task.

@@ -101,6 +101,10 @@ class ClassifierJudge:
         """Drop the model."""
         self._judge = None
 
+    def healthy(self) -> bool:
+        """Always: an in-process model has no engine to lose (a failed batch fails alone)."""
+        return True
+
     async def judge(self, tasks: Sequence[JudgeTask]) -> list[JudgeReply]:
         """Answer every turn of every task (in a worker thread)."""
         if not tasks:

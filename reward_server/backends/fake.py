@@ -3,7 +3,8 @@
 By default every step is judged correct and the replies almost equally good. A candidate containing
 ``[[judge:false]]`` gets every step judged incorrect and the reference preferred; ``[[judge:garbage]]``
 gets judgments no parser can read; ``[[judge:error]]`` fails alone; ``[[judge:crash]]`` fails its
-whole batch. Every call is recorded in ``batches`` so tests can see how work was batched.
+whole batch. ``dead = True`` simulates a dead engine: every batch fails and ``healthy()`` is False.
+Every call is recorded in ``batches`` so tests can see how work was batched.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from reward_server.backends.base import BackendError, JudgeReply
+from reward_server.backends.base import BackendDeadError, BackendError, JudgeReply
 from services.core.judge_prompts import JudgeTask, JudgeTurn
 from services.core.judgments import read_answer
 
@@ -28,6 +29,7 @@ class FakeJudge:
         self.delay_s = delay_s
         self.batches: list[int] = []
         self.started = False
+        self.dead = False
 
     async def start(self) -> None:
         """Nothing to load."""
@@ -36,6 +38,10 @@ class FakeJudge:
     async def close(self) -> None:
         """Nothing to release."""
         self.started = False
+
+    def healthy(self) -> bool:
+        """False while ``dead`` is set."""
+        return not self.dead
 
     @staticmethod
     def _answer(task: JudgeTask, turn: JudgeTurn, text: str) -> str:
@@ -52,6 +58,8 @@ class FakeJudge:
         self.batches.append(len(tasks))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
+        if self.dead:
+            raise BackendDeadError("the fake judge's engine is dead")
         replies = []
         for task in tasks:
             text = task.candidate.response or ""

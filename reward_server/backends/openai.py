@@ -218,6 +218,10 @@ class OpenAIJudge:
             raise BackendError(f"the judge server at {self.base_url} failed the warm-up: {reply.error}")
         logger.info("openai judge ready: %s at %s", self.model, self.base_url)
 
+    def healthy(self) -> bool:
+        """Always: the remote server's outages are per-request errors (retried, then ``backend_error``)."""
+        return True
+
     async def close(self) -> None:
         """Close the client and its connections."""
         client, self._client = self._client, None

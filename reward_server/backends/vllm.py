@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from reward_server.backends.base import BackendError, JudgeReply
+from reward_server.backends.base import BackendDeadError, BackendError, JudgeReply
 from reward_server.backends.conversation import (
     Completion,
     JudgeSampling,
@@ -157,6 +157,7 @@ class VLLMJudge:
         self.sampling = sampling or JudgeSampling()
         self.max_concurrent_batches = concurrency
         self._engine: Any = None  # vllm.v1.engine.async_llm.AsyncLLM, typed loosely: vLLM is optional
+        self._dead = False
 
     def _build_engine(self) -> None:
         from vllm.engine.arg_utils import AsyncEngineArgs
@@ -193,6 +194,13 @@ class VLLMJudge:
             await self.close()
             raise BackendError(f"the vLLM engine failed its warm-up: {reply.error}")
         logger.info("vllm judge ready: %s (%s)", self.model, reply.raw[-1].splitlines()[-1])
+
+    def healthy(self) -> bool:
+        """False once the engine died (an ``EngineDeadError``, or the engine reports itself errored)."""
+        if self._dead:
+            return False
+        engine = self._engine
+        return engine is None or not bool(getattr(engine, "errored", False))
 
     async def close(self) -> None:
         """Shut the engine down (its engine-core process included)."""
@@ -266,7 +274,10 @@ class VLLMJudge:
         try:
             return await self._generate(messages, regex)
         except EngineDeadError as exc:
-            raise BackendError("the vLLM engine died; see the log") from exc
+            if not self._dead:
+                logger.error("the vLLM engine died: the service reports itself unhealthy (/ready 503)")
+            self._dead = True
+            raise BackendDeadError("the vLLM engine died; see the log") from exc
         except (VLLMError, ValueError) as exc:  # a rejected request (too long a prompt...) or a failed one
             raise TurnError(f"vLLM could not answer: {exc}") from exc
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-LoadStatus = Literal["ok", "loading", "failed"]
+LoadStatus = Literal["ok", "loading", "failed", "unhealthy", "stopping"]
 
 
 class StrictModel(BaseModel):

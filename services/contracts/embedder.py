@@ -8,17 +8,60 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from services.contracts.common import StrictModel
 from services.core.redundancy import DEFAULT_ALPHA, DEFAULT_BETA
 from services.core.types import DialogueMessage, LengthUnit
 
-#: Hard caps written into the OpenAPI document; the service's settings may set lower limits.
-MAX_TEXT = 200_000
-MAX_TEXTS = 16_384
-MAX_GROUPS = 4096
+#: Hard caps written into the OpenAPI document, the ceilings of the service's working limits
+#: (``EMBEDDER_MAX_TEXT_CHARS``, ``EMBEDDER_MAX_TEXTS_PER_REQUEST``, ``EMBEDDER_MAX_GROUPS_PER_REQUEST``,
+#: whose defaults are these). Whatever they allow, a body over ``EMBEDDER_MAX_BODY_BYTES`` gets 413.
+MAX_TEXT = 32_000
+MAX_TEXTS = 2048
+MAX_GROUPS = 256
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
+
+TOKEN_IDS_REFUSED = (
+    "token-id input is not supported: send texts (ids only mean something to the tokenizer that made them)"
+)
+
+
+def texts_only(value: object) -> object:
+    """Refuse an oversized list or one holding anything but texts with one error, before the field's types.
+
+    One pass over the raw list: a body of a million short items costs milliseconds here, where the
+    type union would build an error per item and alternative.
+
+    Raises:
+        PydanticCustomError: ``request_too_large`` (answered 413) for more than :data:`MAX_TEXTS` items,
+            ``unsupported_input`` for token ids, ``string_type`` for any other item.
+
+    >>> texts_only(["a", "b"])
+    ['a', 'b']
+    >>> texts_only([1, 2])
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.PydanticCustomError: token-id input is not supported: ...
+    """
+    if not isinstance(value, list):
+        return value
+    if len(value) > MAX_TEXTS:
+        raise PydanticCustomError(
+            "request_too_large",
+            "{count} texts in one request; the limit is {limit}",
+            {"count": len(value), "limit": MAX_TEXTS},
+        )
+    for item in value:
+        if isinstance(item, str):
+            continue
+        if isinstance(item, list) or (isinstance(item, int) and not isinstance(item, bool)):
+            raise PydanticCustomError("unsupported_input", TOKEN_IDS_REFUSED)
+        raise PydanticCustomError(
+            "string_type", "every input item must be a text, not {kind}", {"kind": type(item).__name__}
+        )
+    return value
 
 
 class EmbeddingRequest(StrictModel):
@@ -29,9 +72,9 @@ class EmbeddingRequest(StrictModel):
         json_schema_extra={"examples": [{"model": "all-MiniLM-L6-v2", "input": ["I hear you.", "That sounds hard."]}]},
     )
 
-    input: Text | Annotated[list[Text], Field(max_length=MAX_TEXTS)] | list[int] | list[list[int]] = Field(
-        description="A text or a list of texts. Token-id input is part of OpenAI's API but is refused (422): "
-        "token ids only mean something to the tokenizer that made them."
+    input: Annotated[Text | Annotated[list[Text], Field(max_length=MAX_TEXTS)], BeforeValidator(texts_only)] = Field(
+        description="A text or a list of texts. OpenAI's token-id input (lists of integers) is refused (422, code "
+        "unsupported_input): token ids only mean something to the tokenizer that made them."
     )
     model: str | None = Field(None, max_length=512, description="The served model's id; any other id is a 404.")
     encoding_format: Literal["float", "base64"] = Field(

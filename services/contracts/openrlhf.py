@@ -19,9 +19,10 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from services.contracts.common import StrictModel
 from services.contracts.reward import EXAMPLE_ITEM, MAX_ITEMS, MAX_MESSAGES, MAX_TEXT, CandidateReward
@@ -31,6 +32,13 @@ from services.core.types import DialogueMessage, JudgeMode, SchemaName
 
 #: End-of-turn markers a decoded query may end with (OpenRLHF decodes with special tokens kept).
 DEFAULT_STOP_MARKERS: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "</s>", "<eos>")
+
+#: Longest query, prompt or label string: a decoded prompt (the dialogue in the policy's chat template)
+#: plus the output. A body over ``REWARD_MAX_BODY_BYTES`` gets 413 whatever this allows.
+MAX_SAMPLE_CHARS = 1_000_000
+#: A sample's text. Constrained strings are also checked to be valid Unicode: a lone surrogate (``"\\ud800"``
+#: escaped in JSON) is answered 422 ``string_unicode`` instead of failing later when the text is encoded.
+SampleText = Annotated[str, Field(max_length=MAX_SAMPLE_CHARS)]
 
 #: What each ``extra_logs`` number means; every sample carries every key.
 EXTRA_LOG_KEYS: dict[str, str] = {
@@ -45,6 +53,7 @@ EXTRA_LOG_KEYS: dict[str, str] = {
     "reweighted": "1 when the redundancy weight was applied, 0 when the reward is unweighted",
     "group_fill": "siblings scored together / group_size: 1 for a full group, less for a partial one, 0 late",
     "fallback": "1 when the judge gave no reward and the fallback reward was used, else 0",
+    "queue_full": "1 when the judge's queue was full and the group waited for room (still judged unless fallback)",
 }
 
 
@@ -77,7 +86,8 @@ def parse_label(raw: object, param: str = "labels") -> PromptLabel:
     """Read a label: a JSON object, or a string holding one.
 
     Raises:
-        InvalidRequestError: not a JSON object, or a field is wrong (the message says which).
+        InvalidRequestError: not JSON (nested too deep included), not a JSON object, a field is wrong (the
+            message says which), or a text that is not valid Unicode (a lone surrogate). Nothing else.
 
     >>> parse_label('{"group_id": "d1-r2", "group_size": 4}').group_size
     4
@@ -88,8 +98,10 @@ def parse_label(raw: object, param: str = "labels") -> PromptLabel:
     if isinstance(raw, str | bytes):
         try:
             value = json.loads(raw)
-        except ValueError as exc:
+        except ValueError as exc:  # UnicodeDecodeError included
             raise InvalidRequestError(f"the label is not JSON: {exc}", param=param) from exc
+        except RecursionError as exc:
+            raise InvalidRequestError("the label is nested too deeply to read", param=param) from exc
     if not isinstance(value, dict):
         raise InvalidRequestError(
             f"the label must be a JSON object (group_id, group_size, schema, history, reference), not "
@@ -97,11 +109,21 @@ def parse_label(raw: object, param: str = "labels") -> PromptLabel:
             param=param,
         )
     try:
-        return PromptLabel.model_validate(value)
+        label = PromptLabel.model_validate(value)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidRequestError(f"label field {where or '(root)'}: {first['msg']}", param=param) from exc
+    except RecursionError as exc:
+        raise InvalidRequestError("the label is nested too deeply", param=param) from exc
+    try:
+        # The group key serialises the label: kept keys must hold valid Unicode and plain JSON values.
+        label.model_dump_json(by_alias=True)
+    except (PydanticSerializationError, RecursionError) as exc:
+        raise InvalidRequestError(
+            "the label holds a value that is not valid Unicode text or JSON (a lone surrogate?)", param=param
+        ) from exc
+    return label
 
 
 def group_key(label: PromptLabel) -> tuple[str, str] | None:
@@ -221,13 +243,13 @@ class OpenRLHFRewardRequest(StrictModel):
         },
     )
 
-    query: list[str] = Field(
+    query: list[SampleText] = Field(
         min_length=1, max_length=MAX_ITEMS, description="Each sample's decoded prompt followed by the policy's output."
     )
-    prompts: list[str] | None = Field(
+    prompts: list[SampleText] | None = Field(
         None, max_length=MAX_ITEMS, description="Each sample's prompt, cut off the query to find the output."
     )
-    labels: list[dict[str, Any] | str] | None = Field(
+    labels: list[dict[str, Any] | SampleText] | None = Field(
         None,
         max_length=MAX_ITEMS,
         description="Each sample's label: a JSON object (or a string holding one) with group_id, group_size, "
@@ -242,5 +264,5 @@ class OpenRLHFRewardResponse(StrictModel):
     scores: list[float] = Field(description="The same rewards (OpenRLHF filters and logs on scores).")
     extra_logs: dict[str, list[float]] = Field(
         description="Numbers OpenRLHF logs, one per sample: raw_reward, step_accuracy, preference, format, s_in, "
-        "s_hi, tau, weight, reweighted, group_fill, fallback."
+        "s_hi, tau, weight, reweighted, group_fill, fallback, queue_full."
     )

@@ -6,9 +6,11 @@ clients (:mod:`services.contracts.clients`) send them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Any, Literal, Self
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from services.contracts.common import ErrorBody, StrictModel
 from services.core.schemas import SCHEMAS
@@ -23,10 +25,46 @@ from services.core.types import (
     Variant,
 )
 
-#: Hard caps written into the OpenAPI document; the service's settings may set lower limits.
-MAX_TEXT = 100_000
-MAX_ITEMS = 4096
-MAX_MESSAGES = 2000
+#: Hard caps written into the OpenAPI document, the ceilings of the service's working limits
+#: (``REWARD_MAX_FIELD_CHARS``, ``REWARD_MAX_ITEMS_PER_REQUEST``, ``REWARD_MAX_HISTORY_MESSAGES``, lower by
+#: default). Whatever they allow, a body over ``REWARD_MAX_BODY_BYTES`` gets 413.
+MAX_TEXT = 32_000
+MAX_ITEMS = 1024
+MAX_MESSAGES = 400
+
+_REFERENCE = (
+    "Reference reply. Required (a string, not null) in unified and orm modes, which compare the reply with it "
+    "(422 missing_reference without it); ignored in prm mode."
+)
+
+
+def _needs_reference(list_field: str) -> dict[str, Any]:
+    """The JSON-schema rule that every entry of ``list_field`` has a reference unless the mode is prm."""
+    return {
+        "if": {"properties": {"mode": {"const": "prm"}}, "required": ["mode"]},
+        "else": {
+            "properties": {
+                list_field: {"items": {"required": ["reference"], "properties": {"reference": {"type": "string"}}}}
+            }
+        },
+    }
+
+
+def check_references(mode: str, references: Iterable[str | None], where: str) -> None:
+    """Refuse an entry without a reference in a mode that compares the reply with one.
+
+    Raises:
+        PydanticCustomError: ``missing_reference``; its context's ``param`` names the first entry without one.
+    """
+    if mode == "prm":
+        return
+    for i, reference in enumerate(references):
+        if reference is None:
+            raise PydanticCustomError(
+                "missing_reference",
+                "mode '{mode}' compares the reply with a reference; this item has none",
+                {"mode": mode, "param": f"{where}.{i}.reference"},  # the envelope's param
+            )
 
 
 class JudgeItem(StrictModel):
@@ -35,9 +73,7 @@ class JudgeItem(StrictModel):
     id: str | None = Field(None, max_length=256, description="Echoed in the result; the item's index if absent.")
     history: list[DialogueMessage] = Field(default_factory=list, max_length=MAX_MESSAGES)
     candidate: str = Field(max_length=MAX_TEXT, description="The policy's output: reasoning steps, then response.")
-    reference: str | None = Field(
-        None, max_length=MAX_TEXT, description="Reference reply; required in unified and orm modes."
-    )
+    reference: str | None = Field(None, max_length=MAX_TEXT, description=_REFERENCE)
 
 
 EXAMPLE_ITEM: dict[str, Any] = {
@@ -58,7 +94,10 @@ class JudgeRequest(StrictModel):
     model_config = ConfigDict(
         extra="forbid",
         populate_by_name=True,
-        json_schema_extra={"examples": [{"schema": "compeer", "mode": "unified", "items": [EXAMPLE_ITEM]}]},
+        json_schema_extra={
+            "examples": [{"schema": "compeer", "mode": "unified", "items": [EXAMPLE_ITEM]}],
+            **_needs_reference("items"),
+        },
     )
 
     schema_name: SchemaName = Field("compeer", alias="schema", description="Reasoning schema of the candidates.")
@@ -69,6 +108,11 @@ class JudgeRequest(StrictModel):
         description="discrete: COMPEER's +1/-1 per component; expected: each replaced by its expectation under "
         "the judge's probabilities (format stays rule-based). Default: the service's REWARD_SCORING.",
     )
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        check_references(self.mode, (item.reference for item in self.items), "items")
+        return self
 
 
 class StepJudgmentOut(StrictModel):
@@ -227,9 +271,7 @@ class RewardGroup(StrictModel):
 
     id: str | None = Field(None, max_length=256, description="Echoed in the result; the group's index if absent.")
     history: list[DialogueMessage] = Field(default_factory=list, max_length=MAX_MESSAGES)
-    reference: str | None = Field(
-        None, max_length=MAX_TEXT, description="Reference reply; required in unified and orm modes."
-    )
+    reference: str | None = Field(None, max_length=MAX_TEXT, description=_REFERENCE)
     candidates: list[RewardCandidate | str] = Field(
         min_length=1, max_length=MAX_ITEMS, description="The group's outputs, as texts or {id, candidate}."
     )
@@ -268,7 +310,15 @@ class RewardsRequest(StrictModel):
                     ],
                     "redundancy": {"variant": "paper", "alpha": 0.5, "beta": 5},
                 }
-            ]
+            ],
+            # In report mode a group without a needed reference is answered with its error instead.
+            "if": {
+                "anyOf": [
+                    {"properties": {"mode": {"const": "prm"}}, "required": ["mode"]},
+                    {"properties": {"invalid_groups": {"const": "report"}}, "required": ["invalid_groups"]},
+                ]
+            },
+            "else": _needs_reference("groups")["else"],
         },
     )
 
@@ -286,6 +336,12 @@ class RewardsRequest(StrictModel):
         description="reject: a group over the limits (or without a needed reference) fails the whole request "
         "(413/422); report: that group is answered with its error and no candidates, and the others are scored.",
     )
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        if self.invalid_groups == "reject":
+            check_references(self.mode, (group.reference for group in self.groups), "groups")
+        return self
 
 
 class CandidateReward(StrictModel):

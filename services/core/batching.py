@@ -8,8 +8,10 @@ joins the next batch as soon as the handler is free, without waiting (continuous
 ``max_wait_s = 0`` gathers concurrent requests under load and adds no latency to a lone request.
 Blocking model work belongs in the handler's executor (``asyncio.to_thread``), never on the event
 loop. A full queue refuses new work at once with :class:`QueueFullError` (an overload, which the
-services answer with 429), like TEI's
-queue and infinity's batch handler.
+services answer with 429), like TEI's queue and infinity's batch handler. Work that already has a
+deadline of its own (a gathered group) uses :meth:`MicroBatcher.submit_within` instead: it waits for
+room, first come first served, in pieces the queue can hold, and is refused only when no room came
+in time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -40,6 +43,14 @@ class _Entry(Generic[T, R]):
     future: asyncio.Future[list[R]]
     cost: int
     enqueued: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class Submitted(Generic[R]):
+    """What :meth:`MicroBatcher.submit_within` gives: the results, and how long the work waited for room."""
+
+    results: list[R]
+    room_wait_s: float
 
 
 @dataclass(frozen=True)
@@ -95,11 +106,18 @@ class MicroBatcher(Generic[T, R]):
         self._running: set[asyncio.Task[None]] = set()
         self._held: _Entry[T, R] | None = None
         self._forming: list[_Entry[T, R]] = []
+        # Submissions waiting for room, first come first served: (items needed, granted when room is reserved).
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     @property
     def queued_items(self) -> int:
         """Items waiting for a batch."""
         return self._queued_items
+
+    @property
+    def waiting_for_room(self) -> int:
+        """Submissions of :meth:`submit_within` waiting for room in the queue."""
+        return sum(1 for _, granted in self._waiters if not granted.done())
 
     def start(self) -> None:
         """Start the consumer on the running loop."""
@@ -120,6 +138,10 @@ class MicroBatcher(Generic[T, R]):
         for entry in pending:
             if not entry.future.done():
                 entry.future.set_exception(NotReadyError("the service is shutting down"))
+        while self._waiters:
+            _, granted = self._waiters.popleft()
+            if not granted.done():
+                granted.set_exception(NotReadyError("the service is shutting down"))
         self._queued_items = 0
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
@@ -139,20 +161,60 @@ class MicroBatcher(Generic[T, R]):
         """
         if not items:
             return []
-        if self._consumer is None or self._consumer.done():
-            raise NotReadyError("the batcher is not running")
-        if self._queued_items + len(items) > self.max_queued_items:
+        self._check_running()
+        if self.waiting_for_room or self._queued_items + len(items) > self.max_queued_items:
             raise QueueFullError(
                 f"the queue is full ({self._queued_items} items waiting, limit {self.max_queued_items}); retry later"
             )
-        loop = asyncio.get_running_loop()
+        futures = [self._put(chunk) for chunk in self._chunks(items, self.max_batch_size)]
+        return await self._gather(futures)
+
+    async def submit_within(self, items: Sequence[T], timeout_s: float) -> Submitted[R]:
+        """Queue ``items``, waiting up to ``timeout_s`` for room, and wait for their results.
+
+        Work with a deadline of its own (a gathered group that must be answered in time) is not
+        refused because the queue is full, nor because it is larger than the queue: it waits for
+        room behind earlier waiters, in pieces of at most ``min(max_batch_size, max_queued_items)``
+        items, and each piece is queued as soon as it fits.
+
+        Raises:
+            QueueFullError: no room came within ``timeout_s`` (pieces already queued are withdrawn).
+            NotReadyError: the batcher is not running, or closed while waiting.
+        """
+        if not items:
+            return Submitted([], 0.0)
+        self._check_running()
+        started = time.monotonic()
+        deadline = started + timeout_s
+        waited = 0.0
         futures: list[asyncio.Future[list[R]]] = []
-        for start in range(0, len(items), self.max_batch_size):
-            chunk = list(items[start : start + self.max_batch_size])
-            entry = _Entry(chunk, loop.create_future(), sum(self._item_cost(i) for i in chunk))
-            futures.append(entry.future)
+        try:
+            for chunk in self._chunks(items, min(self.max_batch_size, self.max_queued_items)):
+                waited += await self._reserve(len(chunk), deadline, ahead=bool(futures))
+                futures.append(self._put(chunk, reserved=True))
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+        return Submitted(await self._gather(futures), waited)
+
+    def _check_running(self) -> None:
+        if self._consumer is None or self._consumer.done():
+            raise NotReadyError("the batcher is not running")
+
+    @staticmethod
+    def _chunks(items: Sequence[T], size: int) -> list[list[T]]:
+        return [list(items[start : start + size]) for start in range(0, len(items), size)]
+
+    def _put(self, chunk: list[T], reserved: bool = False) -> asyncio.Future[list[R]]:
+        entry = _Entry(chunk, asyncio.get_running_loop().create_future(), sum(self._item_cost(i) for i in chunk))
+        if not reserved:
             self._queued_items += len(chunk)
-            self._queue.put_nowait(entry)
+        self._queue.put_nowait(entry)
+        return entry.future
+
+    @staticmethod
+    async def _gather(futures: list[asyncio.Future[list[R]]]) -> list[R]:
         try:
             parts = await asyncio.gather(*futures)
         except BaseException:
@@ -160,6 +222,58 @@ class MicroBatcher(Generic[T, R]):
                 fut.cancel()
             raise
         return [result for part in parts for result in part]
+
+    async def _reserve(self, n: int, deadline: float, ahead: bool = False) -> float:
+        """Count ``n`` items as queued once they fit behind earlier waiters (before all of them when
+        ``ahead``: the next piece of a submission keeps its place in line); the seconds it took.
+
+        Raises:
+            QueueFullError: no room before ``deadline``.
+        """
+        if (ahead or not self.waiting_for_room) and self._queued_items + n <= self.max_queued_items:
+            self._queued_items += n
+            return 0.0
+        started = time.monotonic()
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if ahead:
+            self._waiters.appendleft((n, granted))
+        else:
+            self._waiters.append((n, granted))
+        try:
+            await asyncio.wait({granted}, timeout=max(deadline - started, 0.0))
+        except BaseException:  # cancelled while waiting: give back what was reserved, if anything
+            if granted.done() and not granted.cancelled() and granted.exception() is None:
+                self._release(n)
+            else:
+                granted.cancel()
+                self._wake()
+            raise
+        if not granted.done():
+            granted.cancel()
+            self._wake()  # a smaller waiter behind this one may fit now
+            raise QueueFullError(
+                f"the queue stayed full ({self._queued_items} items waiting, limit {self.max_queued_items}) "
+                f"for {deadline - started:.1f} s"
+            )
+        granted.result()  # raises NotReadyError when the batcher closed meanwhile
+        return time.monotonic() - started
+
+    def _release(self, n: int) -> None:
+        """``n`` items left the queue: admit the waiters that fit now."""
+        self._queued_items -= n
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters:
+            n, granted = self._waiters[0]
+            if granted.done():
+                self._waiters.popleft()
+                continue
+            if self._queued_items + n > self.max_queued_items:
+                return
+            self._waiters.popleft()
+            self._queued_items += n  # reserved for the waiter, so nobody else takes the room meanwhile
+            granted.set_result(None)
 
     async def _next_live(self, timeout: float | None) -> _Entry[T, R] | None:
         """The next entry whose request still waits; None when ``timeout`` passes first (at once for 0)."""
@@ -179,7 +293,7 @@ class MicroBatcher(Generic[T, R]):
                 except TimeoutError:
                     return None
             if entry.future.done():  # cancelled by its request: skip the work
-                self._queued_items -= len(entry.items)
+                self._release(len(entry.items))
                 continue
             return entry
 
@@ -217,7 +331,7 @@ class MicroBatcher(Generic[T, R]):
             # While the previous batch ran, more work may have queued: it joins now, without waiting.
             await self._fill(batch, 0.0)
             self._forming = []
-            self._queued_items -= sum(len(e.items) for e in batch)
+            self._release(sum(len(e.items) for e in batch))
             task = asyncio.get_running_loop().create_task(self._run(batch))
             self._running.add(task)
             task.add_done_callback(self._running.discard)

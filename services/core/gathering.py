@@ -8,6 +8,8 @@ one call (fewer, larger requests downstream, as a micro-batcher would). Both gat
 use it: the reward service's OpenRLHF gatherer (``/openrlhf/reward``) and the trainer's agent executor.
 
 Scoring never raises into a waiting sample: a failed call gets the fallback for each of its samples.
+When the service is told to stop, :meth:`GroupGatherer.drain` scores every waiting group at once as
+it is (a partial group), so waiting samples get real results rather than the fallback.
 
 >>> import asyncio
 >>> async def score(groups):
@@ -38,7 +40,8 @@ C = TypeVar("C")
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Why a group was scored: all its samples came, its wait ran out, it had no key, or shutdown.
+#: Why a group was scored: all its samples came (``full``), its wait ran out (``deadline``), it had no
+#: key (``single``), or the service is stopping (``shutdown``).
 CloseReason = str
 
 
@@ -94,6 +97,7 @@ class GroupGatherer(Generic[C, T, R]):
         self._closed: list[Group[C, T, R]] = []
         self._flush: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._draining = False
 
     @property
     def open_groups(self) -> int:
@@ -128,6 +132,8 @@ class GroupGatherer(Generic[C, T, R]):
         group.futures.append(future)
         if len(group.items) >= group.size:
             self._close(group, "full")
+        elif self._draining:  # stopping: nothing waits for siblings any more
+            self._close(group, "shutdown")
         return future
 
     def join_all(self, samples: Sequence[tuple[Hashable | None, int, C, T]]) -> list[asyncio.Future[R]]:
@@ -142,10 +148,26 @@ class GroupGatherer(Generic[C, T, R]):
             raise QueueFullError(f"{len(self._open)} groups are waiting for their siblings")
         return [self.join(*sample) for sample in samples]
 
+    async def drain(self) -> None:
+        """Score every waiting group now, as it is (a partial group), and wait until all scoring is done.
+
+        Samples that join afterwards are scored at once with what their group has. The caller bounds
+        how long it waits; :meth:`close` answers whatever is still unscored with the fallback.
+        """
+        self._draining = True
+        for group in list(self._open.values()):
+            self._close(group, "shutdown")
+        if self._flush is not None:
+            self._flush.cancel()
+            self._start_flush()
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def close(self) -> None:
         """Give every waiting sample its fallback and stop the groups being scored."""
         for group in list(self._open.values()):
-            self._close(group, "shutdown")
+            self._take(group)
+            self._resolve(group, [self._fallback(group.fill)] * len(group.futures))
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
@@ -156,16 +178,18 @@ class GroupGatherer(Generic[C, T, R]):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _close(self, group: Group[C, T, R], reason: CloseReason) -> None:
+    def _take(self, group: Group[C, T, R]) -> bool:
+        """Remove a group from the waiting ones; False when it was not waiting."""
         if self._open.get(group.key) is not group:
-            return
+            return False
         del self._open[group.key]
         if group.timer is not None:
             group.timer.cancel()
-        if reason == "shutdown":
-            self._resolve(group, [self._fallback(group.fill)] * len(group.futures))
-            return
-        self._schedule(group, reason)
+        return True
+
+    def _close(self, group: Group[C, T, R], reason: CloseReason) -> None:
+        if self._take(group):
+            self._schedule(group, reason)
 
     def _schedule(self, group: Group[C, T, R], reason: CloseReason) -> None:
         """Queue a closed group for the next flush (which starts ``flush_s`` after the first)."""
@@ -173,7 +197,8 @@ class GroupGatherer(Generic[C, T, R]):
             self._on_close(reason, group.fill)
         self._closed.append(group)
         if self._flush is None:
-            self._flush = asyncio.get_running_loop().call_later(self.flush_s, self._start_flush)
+            delay = 0.0 if self._draining else self.flush_s
+            self._flush = asyncio.get_running_loop().call_later(delay, self._start_flush)
 
     def _start_flush(self) -> None:
         self._flush = None

@@ -26,8 +26,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def stop_processes(procs: Sequence[subprocess.Popen[Any]], grace_s: float = 20.0) -> None:
-    """Stop processes by pid: SIGTERM to all, then SIGKILL to those still running after ``grace_s``."""
+def stop_processes(procs: Sequence[subprocess.Popen[Any]], grace_s: float = 30.0) -> None:
+    """Stop processes by pid: SIGTERM to all, then SIGKILL to those still running after ``grace_s`` (the
+    default leaves a service its whole ``shutdown_timeout_s``, 25 s by default, to drain)."""
     for proc in procs:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)

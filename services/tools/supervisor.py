@@ -59,13 +59,13 @@ def plan(env: Mapping[str, str]) -> tuple[list[ServiceSpec], dict[str, str]]:
     return [embedder, reward], child_env
 
 
-def run(env: Mapping[str, str] | None = None, ready_timeout_s: float = 300.0, grace_s: float = 20.0) -> int:
+def run(env: Mapping[str, str] | None = None, ready_timeout_s: float = 300.0, grace_s: float = 30.0) -> int:
     """Start both services, report when they are ready, and wait until told to stop.
 
     Args:
         env: the environment (``os.environ`` when None).
         ready_timeout_s: how long each service may take to load.
-        grace_s: how long children get to exit after SIGTERM.
+        grace_s: how long children get to exit after SIGTERM (above their own ``shutdown_timeout_s``, 25 s).
 
     Returns:
         0 after a requested stop; 1 when a service failed to start or exited on its own.
