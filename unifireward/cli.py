@@ -6,6 +6,9 @@ Heavy imports (torch, sentence-transformers, the service apps) happen inside the
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from policy_trainer.cli import openrlhf_prompts, preflight, train
@@ -45,6 +48,19 @@ def up(
 
     configure_logging("info")
     raise typer.Exit(run(ready_timeout_s=ready_timeout))
+
+
+@app.command("reward-proxy")
+def reward_proxy(
+    upstream: Annotated[str, typer.Option(help="The reward service's base URL, e.g. https://reward:8000.")],
+    key_file: Annotated[Path, typer.Option(help="File whose first line, blank and # lines aside, is the bearer key.")],
+    port: int = typer.Option(8010, help="Local port for OpenRLHF's --reward.remote_url."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind; keep loopback, the proxy adds the key."),
+) -> None:
+    """Forward OpenRLHF's reward requests to a reward service with API keys, adding the bearer key."""
+    from policy_trainer.reward_proxy import run
+
+    run(upstream, key_file, port, host)
 
 
 data_app.command("esconv-cer")(esconv_cer)
