@@ -13,6 +13,7 @@ import typer
 
 from policy_trainer.cli import openrlhf_prompts, preflight, train
 from reward_server.judge_model.cli import esconv_cer, eval_judge, hack_suite, train_judge
+from reward_server.judge_model.sft_cli import judge_sft
 
 app = typer.Typer(
     help="UnifiReward as a service: the reward service, its data and judge tools, GRPO training on Ray.",
@@ -66,6 +67,7 @@ def reward_proxy(
 data_app.command("esconv-cer")(esconv_cer)
 data_app.command("hack-suite")(hack_suite)
 data_app.command("openrlhf-prompts")(openrlhf_prompts)
+data_app.command("judge-sft")(judge_sft)
 app.command("train-judge")(train_judge)
 app.command("eval-judge")(eval_judge)
 app.command("train")(train)
