@@ -7,6 +7,10 @@ both services' ``/ready``, has the reward service judge the COMPEER schema's exa
 the project's clients, and reports what it got and how long each call took. The driver prints one JSON
 line, ``{"preflight": "ok" | "failed", ..., "nodes": [...]}``, and exits 1 on any failure, so the job
 fails too. Run it as ``python -m policy_trainer.preflight --reward-url URL --embedder-url URL``.
+
+Keyed services: the bearer keys come from the environment of the job's workers, never from the command
+line or the report: ``TRAINER_REWARD_API_KEY`` (the key the agent executor sends too) and
+``TRAINER_EMBEDDER_API_KEY``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import sys
 import time
@@ -33,6 +38,9 @@ HISTORY = [
     DialogueMessage(role="seeker", content="I am on short term disability and my job is not protected."),
 ]
 REFERENCE = "I see. Have you spoken to HR about what your options are?"
+#: The environment variables holding the services' bearer keys (unset: no key is sent).
+REWARD_KEY_VAR = "TRAINER_REWARD_API_KEY"
+EMBEDDER_KEY_VAR = "TRAINER_EMBEDDER_API_KEY"
 #: How each task reports a failure of one service: the exceptions a check turns into ``{"error": ...}``.
 CHECK_FAILURES = (ClientError, TimeoutError)
 
@@ -95,13 +103,17 @@ async def probe(reward_url: str, embedder_url: str, timeout_s: float = 60.0) -> 
         embedder_url: the embedder's base URL.
         timeout_s: how long each service's checks may take in all.
 
+    The bearer keys are ``$TRAINER_REWARD_API_KEY`` and ``$TRAINER_EMBEDDER_API_KEY`` when set.
+
     Returns:
         ``{"host", "reward": {...}, "embedder": {...}, "ok"}``, each service's part holding its figures
         or an ``error``.
     """
+    reward_key = os.environ.get(REWARD_KEY_VAR) or None
+    embedder_key = os.environ.get(EMBEDDER_KEY_VAR) or None
     async with (
-        RewardClient(reward_url, timeout_s=timeout_s, retries=2) as reward,
-        EmbedderClient(embedder_url, timeout_s=timeout_s, retries=2) as embedder,
+        RewardClient(reward_url, api_key=reward_key, timeout_s=timeout_s, retries=2) as reward,
+        EmbedderClient(embedder_url, api_key=embedder_key, timeout_s=timeout_s, retries=2) as embedder,
     ):
         reward_part = await _outcome(check_reward(reward), timeout_s)
         embedder_part = await _outcome(check_embedder(embedder), timeout_s)

@@ -56,6 +56,47 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobSettings]:
         yield JobSettings(python=sys.executable, reward_url=reward_url, embedder_url=embedder_url)
 
 
+@pytest.fixture(scope="module")
+def keyed_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobSettings]:
+    """Both services with API keys, the reward service holding the embedder's key, as deployed."""
+    logs = tmp_path_factory.mktemp("keyed")
+    embedder_url, reward_url = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    embedder_env = {
+        "EMBEDDER_PORT": embedder_url.rsplit(":", 1)[1],
+        "EMBEDDER_BACKEND": "fake",
+        "EMBEDDER_API_KEYS": "ek-1",
+    }
+    reward_env = {
+        "REWARD_PORT": reward_url.rsplit(":", 1)[1],
+        "REWARD_BACKEND": "fake",
+        "REWARD_EMBEDDER_URL": embedder_url,
+        "REWARD_EMBEDDER_API_KEY": "ek-1",
+        "REWARD_API_KEYS": "rk-1",
+    }
+    with (
+        running([sys.executable, "-m", "embedder"], embedder_env, embedder_url, logs / "embedder.log"),
+        running([sys.executable, "-m", "reward_server"], reward_env, reward_url, logs / "reward.log"),
+    ):
+        yield JobSettings(python=sys.executable, reward_url=reward_url, embedder_url=embedder_url)
+
+
+def test_probe_sends_the_keys_from_the_environment(
+    keyed_services: JobSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keyed services: without the keys both checks fail with 401; with them in the environment both pass."""
+    urls = (keyed_services.reward_url, keyed_services.embedder_url)
+    monkeypatch.delenv("TRAINER_REWARD_API_KEY", raising=False)
+    monkeypatch.delenv("TRAINER_EMBEDDER_API_KEY", raising=False)
+    refused = asyncio.run(probe(*urls, timeout_s=30))
+    assert not refused["ok"]
+    assert "401" in refused["reward"]["error"] and "401" in refused["embedder"]["error"], refused
+    monkeypatch.setenv("TRAINER_REWARD_API_KEY", "rk-1")
+    monkeypatch.setenv("TRAINER_EMBEDDER_API_KEY", "ek-1")
+    report = asyncio.run(probe(*urls, timeout_s=30))
+    assert report["ok"], report
+    assert "rk-1" not in json.dumps(report) and "ek-1" not in json.dumps(report)
+
+
 def _json_line(logs: str, key: str) -> dict[str, Any]:
     """The one JSON object of the job's log that has ``key``."""
     (line,) = [line for line in logs.splitlines() if line.startswith("{") and f'"{key}"' in line]
