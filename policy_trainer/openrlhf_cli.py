@@ -142,13 +142,14 @@ def _parser_error(stderr: str, code: object) -> str:
     return stderr.strip() or f"the parser exited with status {code}"
 
 
-def run_openrlhf_parser(argv: Sequence[str]) -> ParsedArgs:
+def run_openrlhf_parser(argv: Sequence[str], module: str = TRAINER_MODULE) -> ParsedArgs:
     """Read ``argv`` (the flags after ``python -m openrlhf.cli.train_ppo_ray``) as OpenRLHF would.
 
     Not thread-safe: ``sys.argv`` is swapped while OpenRLHF's block runs.
 
     Args:
         argv: the flags, e.g. ``["--rollout.n_samples_per_prompt", "4", ...]``.
+        module: the OpenRLHF command whose ``__main__`` block reads them, e.g. ``openrlhf.cli.train_sft``.
 
     Returns:
         The namespace after OpenRLHF's checks and normalisation (``reward.remote_url`` becomes a list,
@@ -159,7 +160,7 @@ def run_openrlhf_parser(argv: Sequence[str]) -> ParsedArgs:
         OpenRLHFArgsError: the parser (an unknown flag, a bad value) or a check (an ``assert``) refused it.
         OpenRLHFError: the block could not be run here (an OpenRLHF release this reader does not know).
     """
-    path = module_file(TRAINER_MODULE)
+    path = module_file(module)
     imports, block, own_names = _compiled(path)
     captured: list[SimpleNamespace] = []
     namespace: dict[str, Any] = {"__name__": "__openrlhf_args__", "__file__": str(path), **own_names}

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ from fastapi import FastAPI
 
 from services.tools.processes import free_port, running, stop_processes
 
-__all__ = ["error_of", "free_port", "in_process", "running", "stop_processes"]
+__all__ = ["error_of", "free_port", "in_process", "running", "stop_processes", "vllm_test_env"]
 
 
 @contextlib.asynccontextmanager
@@ -35,3 +36,18 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
     assert set(body) == {"error"}, body
     assert set(body["error"]) == {"message", "type", "code", "param"}
     return dict(body["error"])
+
+
+def vllm_test_env(root: Path) -> dict[str, str]:
+    """vLLM on CPU in the test's process: one thread, no executor process, caches under ``root``, nothing sent."""
+    return {
+        "OMP_NUM_THREADS": "1",
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+        "VLLM_CACHE_ROOT": str(root / "vllm"),
+        "HF_HOME": str(root / "hf"),
+        "TRITON_CACHE_DIR": str(root / "triton"),
+        "TORCHINDUCTOR_CACHE_DIR": str(root / "inductor"),
+        "HF_HUB_OFFLINE": "1",
+        "VLLM_NO_USAGE_STATS": "1",
+        "DO_NOT_TRACK": "1",
+    }

@@ -49,3 +49,20 @@ def test_eval_judge_refuses_an_unknown_backend(tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval-judge", "--data", str(data), "--backend", "gpt"])
     assert result.exit_code == 2  # a usage error, not a traceback
     assert "unknown backend 'gpt'" in result.output
+
+
+def test_train_judge_refuses_the_other_kinds_options() -> None:
+    """An option of the other kind of judge is refused by name, never ignored (nothing trains)."""
+    generative = runner.invoke(
+        app, ["train-judge", "--kind", "generative", "--blind", "--hack-points", "2", "--dry-run"]
+    )
+    assert generative.exit_code == 2
+    assert "not options of the generative judge: --blind, --hack-points" in _plain(generative.output)
+    classifier = runner.invoke(app, ["train-judge", "--learning-rate", "1e-3"])
+    assert classifier.exit_code == 2
+    assert "not options of the classifier judge: --learning-rate" in _plain(classifier.output)
+
+
+def _plain(output: str) -> str:
+    """A command's output without the error panel's borders and line breaks."""
+    return " ".join(output.replace("│", " ").split())

@@ -46,6 +46,7 @@ from services.core.verdict_probabilities import (
 )
 from services.data.esconv import dialogue_messages, extract_rounds, load_split
 from services.tools.processes import free_port, stop_processes
+from tests.support import vllm_test_env
 from tests.tiny_judge_model import build_tiny_model
 
 if importlib.util.find_spec("vllm") is None:
@@ -83,15 +84,7 @@ def vllm_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """One thread, no extra executor process, caches in a temporary folder, nothing sent anywhere."""
     root = tmp_path_factory.mktemp("vllm-caches")
     values = {
-        "OMP_NUM_THREADS": "1",
-        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-        "VLLM_CACHE_ROOT": str(root / "vllm"),
-        "HF_HOME": str(root / "hf"),
-        "TRITON_CACHE_DIR": str(root / "triton"),
-        "TORCHINDUCTOR_CACHE_DIR": str(root / "inductor"),
-        "HF_HUB_OFFLINE": "1",
-        "VLLM_NO_USAGE_STATS": "1",
-        "DO_NOT_TRACK": "1",
+        **vllm_test_env(root),
     }
     with pytest.MonkeyPatch.context() as patch:
         for name, value in values.items():

@@ -9,6 +9,7 @@ Its answers are noise, which is the point: structured outputs must make even noi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,8 +47,12 @@ def _training_text() -> list[str]:
     return lines
 
 
-def train_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer trained on the judge's own prompts, with the ChatML template."""
+def train_tokenizer(vocab_size: int, extra_text: Iterable[str] = ()) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained on the judge's own prompts, with the ChatML template.
+
+    ``extra_text`` is trained on too: a model fine-tuned on whole judge conversations (dialogues, gold
+    answers) reads them in far fewer tokens when its merges come from them.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -59,7 +64,7 @@ def train_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    bpe.train_from_iterator(_training_text(), trainer=trainer)
+    bpe.train_from_iterator([*_training_text(), *extra_text], trainer=trainer)
     # After the bytes and merges, so that the lowest-numbered tokens are single characters (see
     # uniform_logits; xgrammar lets special tokens, which decode to nothing, into a rationale).
     bpe.add_special_tokens(SPECIAL_TOKENS)
@@ -73,7 +78,13 @@ def train_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
 
 
 def build_tiny_model(
-    directory: Path, *, layers: int = 2, vocab_size: int = 1024, seed: int = 0, uniform_logits: bool = False
+    directory: Path,
+    *,
+    layers: int = 2,
+    vocab_size: int = 1024,
+    seed: int = 0,
+    uniform_logits: bool = False,
+    extra_text: Iterable[str] = (),
 ) -> Path:
     """Write a random-weight Qwen2 chat model and its tokenizer to ``directory``.
 
@@ -87,6 +98,7 @@ def build_tiny_model(
             character at a time: every structured answer is as long as its regex allows, whatever
             the prompt. Benchmarks that compare ways of asking want that; a random model's answers
             differ in length with the prompt.
+        extra_text: more text to train the tokenizer on (:func:`train_tokenizer`).
 
     Returns:
         ``directory``, ready for ``vllm`` (``REWARD_MODEL``) or ``transformers``.
@@ -95,7 +107,7 @@ def build_tiny_model(
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     directory.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(vocab_size)
+    tokenizer = train_tokenizer(vocab_size, extra_text)
     tokenizer.save_pretrained(directory)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
