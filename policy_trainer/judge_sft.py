@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import re
-import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -262,18 +261,13 @@ def submit_sft(config: JudgeTrainingSettings, submission_id: str | None = None) 
     Raises:
         JobError: the job server is not reachable or refused the job.
     """
-    from ray.job_submission import JobSubmissionClient
-
-    try:
-        client = JobSubmissionClient(config.ray_address)
-        return client.submit_job(
-            entrypoint=shlex.join(build_sft_command(config)),
-            runtime_env={"env_vars": dict(config.job_env)},
-            submission_id=submission_id,
-            entrypoint_num_gpus=config.gpus,
-        )
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise JobError(f"the Ray job server at {config.ray_address} did not take the job: {exc}") from exc
+    return submit_entrypoint(
+        config.ray_address,
+        build_sft_command(config),
+        {"env_vars": dict(config.job_env)},
+        submission_id,
+        entrypoint_num_gpus=config.gpus,
+    )
 
 
 class LocalSFTError(RuntimeError):

@@ -214,16 +214,28 @@ def _client(address: str) -> JobSubmissionClient:
 
 
 def submit_entrypoint(
-    address: str, command: Sequence[str], env: dict[str, Any], submission_id: str | None = None
+    address: str,
+    command: Sequence[str],
+    env: dict[str, Any],
+    submission_id: str | None = None,
+    entrypoint_num_gpus: int | None = None,
 ) -> str:
     """Submit a command as a Ray job and return its submission id.
+
+    ``entrypoint_num_gpus``: GPUs Ray reserves for the entrypoint itself (it then runs on a node that has
+    them, with ``CUDA_VISIBLE_DEVICES`` set), for an entrypoint that trains, such as DeepSpeed's launcher.
 
     Raises:
         JobError: the job server is not reachable or refused the job.
     """
     client = _client(address)
     try:
-        return client.submit_job(entrypoint=shlex.join(command), runtime_env=env, submission_id=submission_id)
+        return client.submit_job(
+            entrypoint=shlex.join(command),
+            runtime_env=env,
+            submission_id=submission_id,
+            entrypoint_num_gpus=entrypoint_num_gpus,
+        )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise JobError(f"the Ray job server at {address} refused the job: {exc}") from exc
 
