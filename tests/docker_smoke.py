@@ -274,7 +274,9 @@ def compose_state(compose: list[str], env: dict[str, str]) -> list[dict[str, Any
     return rows
 
 
-def exercise(compose: list[str], env: dict[str, str], ports: dict[str, int], result: dict[str, Any]) -> None:
+def exercise(
+    compose: list[str], docker: Path, env: dict[str, str], reward_port: int, reward_key: str, result: dict[str, Any]
+) -> None:
     """Up, the checks on the running stack, stop; fills ``result``."""
     import httpx
 
@@ -292,16 +294,16 @@ def exercise(compose: list[str], env: dict[str, str], ports: dict[str, int], res
     if result["health"] != {"embedder": "healthy", "reward": "healthy"}:
         failures.append(f"after up, the services' health is {result['health']}, not both healthy")
     for name, row in states.items():
-        config = json.loads(run([env["DOCKER_CLIENT"], "inspect", row["ID"]], phase="inspect", timeout=60, env=env))[0]
+        config = json.loads(run([docker, "inspect", row["ID"]], phase="inspect", timeout=60, env=env))[0]
         user, read_only = config["Config"]["User"], config["HostConfig"]["ReadonlyRootfs"]
         if user != "10001:10001" or read_only is not True:
             failures.append(f"{name} runs as {user!r} with read-only root {read_only}: not the hardened container")
 
     request = json.loads((REPO / "docs" / "examples" / "rewards-request.json").read_text(encoding="utf-8"))
-    url = f"http://127.0.0.1:{ports['reward']}/v1/rewards"
+    url = f"http://127.0.0.1:{reward_port}/v1/rewards"
     with httpx.Client(timeout=120, trust_env=False) as client:
         started = time.monotonic()
-        keyed = client.post(url, json=request, headers={"Authorization": f"Bearer {env['SMOKE_REWARD_KEY']}"})
+        keyed = client.post(url, json=request, headers={"Authorization": f"Bearer {reward_key}"})
         result["timings_s"]["first_request"] = round(time.monotonic() - started, 2)
         unkeyed = client.post(url, json=request)
     result["answer"] = {"status": keyed.status_code}
@@ -348,7 +350,7 @@ def smoke(work: Path) -> dict[str, Any]:
         return result
     daemon = Daemon(tools["dockerd"], work / "d")
     daemon.root.mkdir(parents=True)
-    env = {**os.environ, "DOCKER_HOST": daemon.host, "DOCKER_CLIENT": str(tools["docker"])}
+    env = {**os.environ, "DOCKER_HOST": daemon.host}
     compose: list[str] = []
     try:
         started = time.monotonic()
@@ -433,7 +435,6 @@ def smoke(work: Path) -> dict[str, Any]:
             REWARD_PUBLISHED_PORT=str(ports["reward"]),
             EMBEDDER_PUBLISHED_PORT=str(ports["embedder"]),
             BIND_ADDRESS="127.0.0.1",
-            SMOKE_REWARD_KEY=reward_key,
         )
         compose = [
             str(tools["compose"]),
@@ -444,7 +445,7 @@ def smoke(work: Path) -> dict[str, Any]:
             "-p",
             PROJECT,
         ]
-        exercise(compose, env, ports, result)
+        exercise(compose, tools["docker"], env, ports["reward"], reward_key, result)
     except SmokeError as exc:
         result["failures"].append(str(exc))
     finally:

@@ -455,10 +455,12 @@ def gold_values(items: Iterable[CerItem]) -> dict[tuple[str, int, int], dict[str
     return values
 
 
-def item_task(item: CerItem, mode: JudgeMode) -> JudgeTask:
-    """The judge task the service builds for this item's request (``JudgeService.prepare``)."""
+def item_task(item: CerItem, mode: JudgeMode, candidate: ParsedCandidate | None = None) -> JudgeTask:
+    """The judge task the service builds for this item's request (``JudgeService.prepare``); ``candidate``
+    is the item's candidate already parsed, when the caller has it."""
     schema = SCHEMAS[item.schema_name]
-    return build_task(schema, mode, item.messages(), parse_candidate(item.candidate, schema), item.reference)
+    parsed = candidate if candidate is not None else parse_candidate(item.candidate, schema)
+    return build_task(schema, mode, item.messages(), parsed, item.reference)
 
 
 def _answers(
@@ -494,9 +496,10 @@ def item_conversations(
         written) has none.
     """
     schema = SCHEMAS[item.schema_name]
+    candidate = parse_candidate(item.candidate, schema)  # once for every mode, as the service parses once
     out: list[JudgeConversation] = []
     for mode in config.modes:
-        task = item_task(item, mode)
+        task = item_task(item, mode, candidate)
         if not task.turns:
             continue
         rng = random.Random(f"judge-sft:{config.seed}:{item.id}:{mode}")
